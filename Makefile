@@ -1,0 +1,40 @@
+# chatkb: `make run` starts the page on the bundled corpus, `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+INDEX ?= index
+CORPUS ?= corpus
+PORT ?= 8501
+
+.PHONY: setup run test test-fast build bench clean browser
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	touch $(STAMP)
+
+build: setup
+	$(BIN)/chatkb build $(CORPUS) --index $(INDEX)
+
+run: build
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: setup browser
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+bench: setup
+	$(BIN)/chatkb bench --json > docs/benchmarks.json
+
+clean:
+	rm -rf $(VENV) $(INDEX)

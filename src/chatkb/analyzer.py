@@ -1,0 +1,130 @@
+"""The French analyser: one pipeline for documents and queries alike.
+
+lowercase → accent folding → elisions (l', d', qu', j' …) → tokens → stopwords → stemming
+(PyStemmer's Snowball French). At query time, two more steps help users who type the way
+they speak: the glossary (``corpus/glossaire.tsv``: abbreviations and SMS spellings mapped
+to the words experts use) and typo correction against the corpus vocabulary (rapidfuzz).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+ANALYZER_VERSION = "fr-1"
+_ELISION = re.compile(r"\b(?:l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu|quoiqu)['’`]", re.I)
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
+# Short forms that carry meaning in job search and must survive the length filter.
+_KEEP_SHORT = frozenset({"cv", "rh", "ia", "pme", "tpe", "cdi", "cdd", "drh", "roi", "web", "job"})
+
+
+def fold(text: str) -> str:
+    """Lowercase and strip accents: ``Réseaux Élevés`` → ``reseaux eleves``."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in text if not unicodedata.combining(c)).replace("œ", "oe").replace("æ", "ae")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """French stopwords (bm25s's list, folded), plus chat fillers."""
+    from bm25s.stopwords import STOPWORDS_FRENCH
+
+    extra = {"bonjour", "merci", "svp", "stp", "etc", "ca", "cela", "ceci", "si", "plus", "tres", "tout", "tous", "toute", "toutes", "faire", "fait", "peut", "faut", "comme", "quoi", "quel", "quelle", "quels", "quelles", "comment", "pourquoi", "quand", "est", "sont", "etre", "avoir", "bien", "aussi", "donc", "alors"}
+    return frozenset(fold(w) for w in STOPWORDS_FRENCH) | extra
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("french")
+
+
+def words(text: str) -> list[str]:
+    """Folded word forms, elisions removed, hyphenated words split, stopwords dropped."""
+    text = _ELISION.sub(" ", text)
+    out = []
+    for tok in _TOKEN.findall(fold(text)):
+        for part in re.split(r"[-.]", tok) if ("-" in tok or "." in tok) else (tok,):
+            if part and part not in stopwords() and (len(part) > 2 or part in _KEEP_SHORT or part.isdigit()):
+                out.append(part)
+    return out
+
+
+def stem(tokens: Iterable[str]) -> list[str]:
+    """Snowball French stems of folded words."""
+    return _stemmer().stemWords(list(tokens))
+
+
+def analyze(text: str) -> list[str]:
+    """Document-side analysis: the stems BM25 indexes."""
+    return stem(words(text))
+
+
+def load_glossary(path: str | Path | None) -> dict[str, list[str]]:
+    """Read ``term<TAB>expansion`` lines (``#`` comments). Missing file → empty glossary."""
+    glossary: dict[str, list[str]] = {}
+    if path is None or not Path(path).is_file():
+        return glossary
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#") or "\t" not in raw:
+            continue
+        term, expansion = raw.split("\t", 1)
+        key = fold(term.strip())
+        glossary.setdefault(key, []).extend(fold(expansion).split())
+    return glossary
+
+
+class QueryAnalyzer:
+    """Query-side analysis: glossary expansion and typo correction, then :func:`analyze`.
+
+    Args:
+        vocabulary: folded word forms seen in the corpus (typos are corrected towards them).
+        glossary: term → expansion words, from :func:`load_glossary`.
+        min_typo_length: words shorter than this are never corrected.
+    """
+
+    def __init__(self, vocabulary: Iterable[str] = (), glossary: dict[str, list[str]] | None = None, *, min_typo_length: int = 5):
+        self.vocabulary = sorted(set(vocabulary))
+        self._vocab_set = frozenset(self.vocabulary)
+        self.glossary = glossary or {}
+        self.min_typo_length = min_typo_length
+        self._by_initial: dict[str, list[str]] = {}
+        for w in self.vocabulary:
+            self._by_initial.setdefault(w[0], []).append(w)
+
+    def correct(self, word: str) -> str | None:
+        """The corpus word closest to an unknown ``word`` (edit distance 1, or 2 for long words; a swap of two letters counts as one)."""
+        if word in self._vocab_set or len(word) < self.min_typo_length or word.isdigit():
+            return None
+        from rapidfuzz.distance import OSA
+        from rapidfuzz.process import extractOne
+
+        max_dist = 1 if len(word) < 8 else 2
+        candidates = [w for w in self._by_initial.get(word[0], ()) if abs(len(w) - len(word)) <= max_dist]
+        if not candidates:
+            return None
+        best = extractOne(word, candidates, scorer=OSA.distance, score_cutoff=max_dist)
+        return best[0] if best else None
+
+    def expand(self, text: str) -> list[str]:
+        """Folded query words after glossary expansion and typo correction (before stemming)."""
+        raw = _TOKEN.findall(fold(_ELISION.sub(" ", text)))
+        out: list[str] = []
+        for tok in raw:
+            if tok in self.glossary:
+                out.extend(self.glossary[tok])
+                continue
+            for w in words(tok):
+                out.append(w)
+                fixed = self.correct(w)
+                if fixed is not None:
+                    out.append(fixed)
+        return [w for w in out if w not in stopwords()]
+
+    def __call__(self, text: str) -> list[str]:
+        """Stems to look up in the BM25 index."""
+        return stem(self.expand(text))

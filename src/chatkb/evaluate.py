@@ -1,0 +1,157 @@
+"""Evaluation on labelled queries, and fitting the fusion on the development half.
+
+A query line is ``{"query": str, "expect": str | null, ...}``. A result is a hit when one of the
+returned thread's questions or its answer contains ``expect`` (case-insensitive); ``null`` means
+nothing in the base answers it and the right outcome is ``answered: false``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .fusion import FusionParams
+
+MODES = {
+    "hybrid": None,
+    "bm25": dict(w_dense_question=0.0, w_dense_answer=0.0, w_lex_question=0.5, w_lex_answer=0.5),
+    "dense": dict(w_dense_question=0.5, w_dense_answer=0.5, w_lex_question=0.0, w_lex_answer=0.0),
+}
+
+
+def load_queries(path: str | Path, *, split: str | None = None) -> list[dict]:
+    """Read a JSONL file of labelled queries (optionally one ``split`` only)."""
+    out = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        q = json.loads(line)
+        if "query" not in q or "expect" not in q:
+            raise ValueError(f"{path}:{n} : il faut les champs query et expect")
+        if split is None or q.get("split") == split:
+            out.append(q)
+    return out
+
+
+def is_hit(hit_dict_or_thread, expect: str) -> bool:
+    """Does the thread's question or answer text contain ``expect``?"""
+    t = hit_dict_or_thread
+    texts = [q.text for q in t.questions] + ([t.answer.text] if t.answer else []) + ([t.topic] if t.topic else [])
+    e = " ".join(expect.lower().split())
+    return any(e in " ".join(x.lower().split()) for x in texts)
+
+
+def evaluate(kb, queries: list[dict], *, mode: str = "hybrid", k: int = 5) -> dict:
+    """R@1, R@3, R@5, MRR over answerable queries; declines over all.
+
+    Args:
+        kb: an opened :class:`~chatkb.search.KnowledgeBase`.
+        queries: from :func:`load_queries`.
+        mode: ``hybrid`` (chatkb), ``bm25`` (lexical side only) or ``dense`` (dense side only).
+    """
+    saved = kb.params
+    if MODES.get(mode):
+        kb.params = replace(saved, **MODES[mode])
+    try:
+        ranks, latencies, details = [], [], []
+        declined_ok = declined_wrong = answerable = unanswerable = 0
+        for q in queries:
+            t0 = time.perf_counter()
+            res = kb.search(q["query"], k=k)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            if q["expect"] is None:
+                unanswerable += 1
+                declined_ok += not res.answered
+                details.append({"query": q["query"], "expect": None, "answered": res.answered, "top": res.hits[0].thread.id if res.hits else None})
+                continue
+            answerable += 1
+            rank = next((i + 1 for i, h in enumerate(res.hits) if is_hit(h.thread, q["expect"])), None)
+            ranks.append(rank)
+            declined_wrong += not res.answered
+            details.append({"query": q["query"], "expect": q["expect"], "rank": rank, "answered": res.answered, "confidence": res.hits[0].confidence if res.hits else 0.0})
+    finally:
+        kb.params = saved
+    n = max(1, len(ranks))
+    lat = np.array(latencies) if latencies else np.zeros(1)
+    return {
+        "mode": mode,
+        "queries": len(queries),
+        "answerable": answerable,
+        "unanswerable": unanswerable,
+        "r@1": sum(1 for r in ranks if r and r <= 1) / n,
+        "r@3": sum(1 for r in ranks if r and r <= 3) / n,
+        "r@5": sum(1 for r in ranks if r and r <= 5) / n,
+        "mrr": sum(1.0 / r for r in ranks if r) / n,
+        "declined_correctly": declined_ok,
+        "declined_wrongly": declined_wrong,
+        "latency_ms_median": float(np.median(lat)),
+        "latency_ms_p95": float(np.percentile(lat, 95)),
+        "details": details,
+    }
+
+
+def tune(kb, queries: list[dict], *, grid: int = 6) -> FusionParams:
+    """Fit the fusion weights (grid search on MRR) and the confidence model on ``queries``.
+
+    Only for development: use the dev half, never the test half.
+    """
+    # 1. Candidate features, once per query (weights do not change the candidate set much).
+    rows = []
+    for q in queries:
+        res = kb.search(q["query"], k=30)
+        feats = np.array([h.features for h in res.hits], dtype=np.float32)
+        good = np.array([q["expect"] is not None and is_hit(h.thread, q["expect"]) for h in res.hits])
+        rows.append((feats, good, q["expect"] is None))
+    steps = np.linspace(0, 1, grid)
+    best, best_w = -1.0, None
+    for w in itertools.product(steps, repeat=4):
+        if abs(sum(w) - 1) > 1e-6:
+            continue
+        wv = np.array(w, dtype=np.float32)
+        mrr = 0.0
+        for feats, good, _ in rows:
+            if len(feats) == 0 or not good.any():
+                continue
+            s = feats @ wv
+            rank = 1 + int((s > s[good].max()).sum())
+            mrr += 1.0 / rank + (rank == 1) * 0.5
+        if mrr > best:
+            best, best_w = mrr, wv
+    # 2. Confidence: logistic regression on (best score, margin) → top-1 right.
+    X, y = [], []
+    for feats, good, unanswerable in rows:
+        if len(feats) == 0:
+            continue
+        s = feats @ best_w
+        order = np.argsort(-s)
+        top, second = s[order[0]], (s[order[1]] if len(s) > 1 else 0.0)
+        X.append([top, top - second])
+        y.append(0.0 if unanswerable else float(good[order[0]]))
+    X, y = np.array(X), np.array(y)
+    coef = _logistic(X, y)
+    params = FusionParams(
+        w_dense_question=float(best_w[0]), w_dense_answer=float(best_w[1]),
+        w_lex_question=float(best_w[2]), w_lex_answer=float(best_w[3]),
+        conf_bias=float(coef[0]), conf_score=float(coef[1]), conf_margin=float(coef[2]),
+    )
+    return params
+
+
+def _logistic(X: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, iters: int = 5000, lr: float = 0.5) -> np.ndarray:
+    """Plain gradient-descent logistic regression with an intercept (no extra dependency)."""
+    Xb = np.hstack([np.ones((len(X), 1)), X])
+    mu, sd = Xb[:, 1:].mean(0), Xb[:, 1:].std(0) + 1e-9
+    Z = Xb.copy()
+    Z[:, 1:] = (Xb[:, 1:] - mu) / sd
+    w = np.zeros(Z.shape[1])
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-Z @ w))
+        w -= lr * (Z.T @ (p - y) / len(y) + l2 * np.r_[0, w[1:]])
+    # back to raw feature scale
+    coef = w[1:] / sd
+    return np.r_[w[0] - (w[1:] * mu / sd).sum(), coef]

@@ -1,0 +1,99 @@
+"""Fusion: from unit scores in two indexes to one score and one confidence per thread.
+
+For each candidate thread, four features: the best cosine of its questions (``dq``) and of its
+answer or passages (``da``); the best BM25 score of its questions (``lq``) and of its answer or
+passages (``la``), each divided by the query's ideal BM25 score (sum of its terms' idf) so that
+it means the same whatever the query. The thread's score is a weighted sum of the four. The
+confidence is a logistic function of the best score and of its margin over the runner-up,
+fitted on the development queries: it estimates the probability that the first answer is right.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .units import QUESTION
+
+N_FEATURES = 4  # dq, da, lq, la
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """Weights of the fused score and the confidence model (fitted on the dev queries)."""
+
+    w_dense_question: float = 0.30
+    w_dense_answer: float = 0.20
+    w_lex_question: float = 0.30
+    w_lex_answer: float = 0.20
+    conf_bias: float = -6.0
+    conf_score: float = 12.0
+    conf_margin: float = 8.0
+    threshold: float = 0.5
+
+    @property
+    def weights(self) -> np.ndarray:
+        return np.array(
+            [self.w_dense_question, self.w_dense_answer, self.w_lex_question, self.w_lex_answer], dtype=np.float32
+        )
+
+
+def thread_features(
+    threads: np.ndarray,
+    unit_offsets: np.ndarray,
+    unit_kind: np.ndarray,
+    dense_scores: np.ndarray,
+    lex_scores: np.ndarray,
+    lex_ideal: float,
+) -> np.ndarray:
+    """Features of the candidate threads.
+
+    Args:
+        threads: candidate thread indexes, shape (t,).
+        unit_offsets: CSR offsets, thread ``i``'s units are ``unit_offsets[i]:unit_offsets[i+1]``.
+        unit_kind: kind of every unit (``QUESTION`` or other).
+        dense_scores: cosine of the query with each unit of the candidates, in the order of
+            ``units_of(threads)``.
+        lex_scores: BM25 score of every unit, indexed by unit id.
+        lex_ideal: the query's ideal BM25 score (0 when no term is known).
+
+    Returns:
+        Array (t, 4): dq, da, lq, la.
+    """
+    out = np.zeros((len(threads), N_FEATURES), dtype=np.float32)
+    norm = 1.0 / lex_ideal if lex_ideal > 0 else 0.0
+    pos = 0
+    for row, t in enumerate(threads):
+        lo, hi = int(unit_offsets[t]), int(unit_offsets[t + 1])
+        kinds = unit_kind[lo:hi]
+        dense = dense_scores[pos : pos + hi - lo]
+        lex = lex_scores[lo:hi]
+        pos += hi - lo
+        is_q = kinds == QUESTION
+        if is_q.any():
+            out[row, 0] = dense[is_q].max()
+            out[row, 2] = lex[is_q].max() * norm
+        if (~is_q).any():
+            out[row, 1] = dense[~is_q].max()
+            out[row, 3] = lex[~is_q].max() * norm
+    return out
+
+
+def units_of(threads: np.ndarray, unit_offsets: np.ndarray) -> np.ndarray:
+    """All unit ids of the given threads, thread by thread."""
+    if len(threads) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.arange(unit_offsets[t], unit_offsets[t + 1]) for t in threads])
+
+
+def fuse(features: np.ndarray, params: FusionParams = FusionParams()) -> np.ndarray:
+    """Fused score of each thread: the weighted sum of its features."""
+    return features @ params.weights
+
+
+def confidence(best: float, runner_up: float, params: FusionParams = FusionParams()) -> float:
+    """Probability-like confidence in [0, 1] that the best thread answers the query."""
+    z = params.conf_bias + params.conf_score * best + params.conf_margin * (best - runner_up)
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))

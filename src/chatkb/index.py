@@ -1,0 +1,510 @@
+"""The index folder: build a generation, swap it in atomically, open and verify it.
+
+Layout::
+
+    index/
+      CURRENT            name of the live generation (replaced atomically)
+      .lock              held by the build in progress
+      gen-<id>/          one complete generation
+        manifest.json    model, checksum, dimension, analyser, corpus hashes, counts, versions,
+                         and the SHA-256 of every file below
+        threads.jsonl    the thread records
+        documents.json   the parsed files: title, expert, format, lines (for context views)
+        units.json       unit → thread, kind, vector cache key
+        vectors.npy      unit vectors (float32, L2-normalised)
+        dense.faiss      FAISS index over vectors.npy
+        words.json       corpus word forms (typo correction)
+        bm25/            bm25s arrays + params + our stem vocabulary
+
+A build writes ``gen-<id>.tmp``, renames it, then replaces ``CURRENT``: a build that fails or
+is killed leaves the previous generation live. Nothing is ever loaded with pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from . import __version__
+from .analyzer import ANALYZER_VERSION, analyze, words
+from .errors import (
+    BuildLockedError,
+    ChatkbError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+)
+from .records import Document, Thread, content_hash
+from .units import KIND_NAMES, Unit, make_units
+
+FORMAT_VERSION = 1
+CORPUS_SUFFIXES = (".txt", ".md", ".markdown")
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did."""
+
+    index: str
+    generation: str
+    files: int
+    threads: int
+    units: int
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    embedded: int
+    reused: int
+    seconds: float
+    warnings: tuple[str, ...] = ()
+    changed: bool = True
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class IndexData:
+    """A loaded generation (read-only once built)."""
+
+    path: Path
+    generation: str
+    manifest: dict
+    threads: list[Thread]
+    documents: dict[str, dict]
+    unit_thread: np.ndarray
+    unit_kind: np.ndarray
+    unit_offsets: np.ndarray
+    unit_keys: list[str]
+    vectors: np.ndarray
+    dense: object
+    lexical: object
+    words: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- discovery
+
+
+def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
+    """Corpus files below ``paths`` (sorted), and one-line warnings for what was passed over."""
+    files: list[Path] = []
+    warnings: list[str] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if any(part.startswith(".") for part in f.relative_to(p).parts):
+                    continue
+                if f.is_file() and f.suffix.lower() in CORPUS_SUFFIXES:
+                    files.append(f)
+        elif p.is_file():
+            if p.suffix.lower() in CORPUS_SUFFIXES:
+                files.append(p)
+            else:
+                warnings.append(f"{p.name} : extension non prise en charge (attendu : .txt, .md), ignoré.")
+        else:
+            warnings.append(f"{p} : introuvable, ignoré.")
+    seen: set[Path] = set()
+    unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+    return unique, warnings
+
+
+def source_name(path: Path) -> str:
+    """How a file is named in records: relative to the working folder when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- generations
+
+
+def current_generation(index_dir: Path) -> str | None:
+    """Name of the live generation, or ``None`` when there is no index."""
+    try:
+        name = (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return name or None
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, obj) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _publish(index_dir: Path, tmp: Path, name: str, *, keep: int = 2) -> None:
+    final = index_dir / name
+    for f in tmp.rglob("*"):
+        if f.is_file():
+            with open(f, "rb+") as fh:
+                os.fsync(fh.fileno())
+    os.rename(tmp, final)
+    _fsync_dir(index_dir)
+    pointer = index_dir / f"CURRENT.{uuid.uuid4().hex[:8]}.tmp"
+    with open(pointer, "w", encoding="utf-8") as f:
+        f.write(name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(pointer, index_dir / "CURRENT")
+    _fsync_dir(index_dir)
+    _cleanup(index_dir, name, keep=keep)
+
+
+def _cleanup(index_dir: Path, live: str, *, keep: int) -> None:
+    """Remove unfinished generations and all but the ``keep`` newest finished ones."""
+    gens = sorted((p for p in index_dir.glob("gen-*") if p.is_dir() and not p.name.endswith(".tmp")), key=lambda p: p.name)
+    for old in gens[:-keep]:
+        if old.name != live:
+            shutil.rmtree(old, ignore_errors=True)
+    for tmp in index_dir.glob("gen-*.tmp"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for tmp in index_dir.glob("CURRENT.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def build_index(
+    paths: Sequence[str | Path],
+    index_dir: str | Path,
+    *,
+    embedder=None,
+    model: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    lock_timeout: float = 600.0,
+    parse_format: str = "auto",
+    hnsw_threshold: int | None = None,
+) -> BuildReport:
+    """Parse the corpus, embed what changed, and publish a new index generation.
+
+    Args:
+        paths: files or folders (every ``.txt``/``.md`` below them).
+        index_dir: the index folder (created when missing).
+        embedder: an :class:`~chatkb.embed.Embedder` (loaded from ``model`` when omitted).
+        model: model name or path when no embedder is given.
+        progress: called as ``progress(stage, done, total)``.
+        lock_timeout: seconds to wait for another build; 0 refuses at once.
+
+    Returns:
+        A :class:`BuildReport`. When nothing changed, no generation is written.
+
+    Raises:
+        BuildLockedError: another build holds the lock past ``lock_timeout``.
+        ChatkbError: no thread at all in the corpus.
+    """
+    from filelock import FileLock, Timeout
+
+    from .dense import HNSW_THRESHOLD, build_dense, index_kind, save_dense
+    from .lexical import LexicalIndex
+    from .parse import parse_file
+
+    t0 = time.perf_counter()
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(index_dir / ".lock"))
+    try:
+        lock.acquire(timeout=lock_timeout)
+    except Timeout as exc:
+        raise BuildLockedError(f"Une autre construction de l'index est en cours ({index_dir}) ; réessayez plus tard.") from exc
+    try:
+        files, warnings = discover(paths)
+        docs: list[Document] = []
+        corpus_hashes: dict[str, str] = {}
+        for f in files:
+            try:
+                doc = parse_file(f, format=parse_format, source=source_name(f))
+            except ChatkbError as exc:
+                warnings.append(str(exc))
+                continue
+            if not doc.threads:
+                warnings.append(f"{f.name} : aucune question trouvée, ignoré.")
+                continue
+            docs.append(doc)
+            corpus_hashes[doc.source] = _sha256_file(f)
+        threads = [t for d in docs for t in d.threads]
+        if not threads:
+            raise ChatkbError("Aucune question trouvée dans le corpus : rien à indexer.")
+
+        if embedder is None:
+            from .embed import Embedder
+
+            embedder = Embedder.load(model)
+        spec = embedder.spec
+        model_key = f"{spec.name}|{spec.sha256}|{spec.passage_prompt}"
+
+        previous = _load_previous(index_dir)
+        units = make_units(threads)
+        keys = [u.key(model_key) for u in units]
+        changes = _diff(previous, threads)
+        if previous is not None and _same_model(previous, spec) and previous["keys"] == keys and previous["corpus"] == corpus_hashes and previous["analyzer"] == ANALYZER_VERSION:
+            return BuildReport(
+                index=str(index_dir), generation=previous["generation"], files=len(docs), threads=len(threads),
+                units=len(units), added=0, updated=0, removed=0, unchanged=len(threads), embedded=0,
+                reused=len(units), seconds=time.perf_counter() - t0, warnings=tuple(warnings), changed=False,
+            )
+
+        vectors, embedded = _embed_units(embedder, units, keys, previous if previous and _same_model(previous, spec) else None, progress)
+        if progress:
+            progress("index", 0, 1)
+        lexical = LexicalIndex.build([analyze(u.text) for u in units])
+        dense = build_dense(vectors, hnsw_threshold=hnsw_threshold or HNSW_THRESHOLD)
+        vocab_words = sorted({w for u in units for w in words(u.text)})
+
+        name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        tmp = index_dir / f"{name}.tmp"
+        tmp.mkdir()
+        with open(tmp / "threads.jsonl", "w", encoding="utf-8") as f:
+            for t in threads:
+                f.write(json.dumps(t.to_record(), ensure_ascii=False) + "\n")
+        _write_json(tmp / "documents.json", {d.source: _doc_meta(d, corpus_hashes[d.source]) for d in docs})
+        _write_json(tmp / "units.json", {"thread": [u.thread for u in units], "kind": [u.kind for u in units], "key": keys})
+        _write_json(tmp / "words.json", vocab_words)
+        np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
+        save_dense(dense, tmp / "dense.faiss")
+        lexical.save(tmp / "bm25")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "generation": name,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "model": {
+                "name": spec.name,
+                "sha256": spec.sha256,
+                "dimension": int(vectors.shape[1]),
+                "query_prompt": spec.query_prompt,
+                "passage_prompt": spec.passage_prompt,
+            },
+            "analyzer": {"version": ANALYZER_VERSION, "stemmer": "snowball-french", "library": "bm25s"},
+            "dense": {"type": index_kind(dense), "metric": "inner_product"},
+            "counts": {"files": len(docs), "threads": len(threads), "units": len(units), "vectors": int(vectors.shape[0])},
+            "changes": {k: v for k, v in changes.items()},
+            "corpus": corpus_hashes,
+            "versions": _versions(),
+        }
+        manifest["files"] = {
+            p.relative_to(tmp).as_posix(): _sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+        }
+        _write_json(tmp / "manifest.json", manifest)
+        _publish(index_dir, tmp, name)
+        return BuildReport(
+            index=str(index_dir), generation=name, files=len(docs), threads=len(threads), units=len(units),
+            added=changes["added"], updated=changes["updated"], removed=changes["removed"],
+            unchanged=changes["unchanged"], embedded=embedded, reused=len(units) - embedded,
+            seconds=time.perf_counter() - t0, warnings=tuple(warnings),
+        )
+    finally:
+        lock.release()
+
+
+def _doc_meta(doc: Document, sha256: str) -> dict:
+    return {
+        "path": doc.source,
+        "format": doc.format,
+        "title": doc.title,
+        "expert": doc.expert,
+        "encoding": doc.encoding,
+        "sha256": sha256,
+        "threads": len(doc.threads),
+        "lines": list(doc.lines),
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"chatkb": __version__}
+    for pkg in ("faiss-cpu", "bm25s", "sentence-transformers", "torch", "PyStemmer"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _same_model(previous: dict, spec) -> bool:
+    m = previous["manifest"]["model"]
+    return m["name"] == spec.name and m["sha256"] == spec.sha256 and m.get("passage_prompt", "") == spec.passage_prompt
+
+
+def _load_previous(index_dir: Path) -> dict | None:
+    """What the live generation offers a rebuild: its vector cache and thread hashes."""
+    gen = current_generation(index_dir)
+    if gen is None:
+        return None
+    folder = index_dir / gen
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        units = json.loads((folder / "units.json").read_text(encoding="utf-8"))
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        threads = [json.loads(line) for line in (folder / "threads.jsonl").read_text(encoding="utf-8").splitlines() if line]
+        if vectors.shape[0] != len(units["key"]):
+            return None
+    except (OSError, ValueError, KeyError):
+        return None  # unreadable previous index: rebuild everything
+    return {
+        "generation": gen,
+        "manifest": manifest,
+        "keys": units["key"],
+        "vectors": vectors,
+        "threads": threads,
+        "corpus": manifest.get("corpus", {}),
+        "analyzer": manifest.get("analyzer", {}).get("version"),
+    }
+
+
+def _embed_units(embedder, units: list[Unit], keys: list[str], previous: dict | None, progress) -> tuple[np.ndarray, int]:
+    cache: dict[str, int] = {}
+    if previous is not None:
+        cache = {k: i for i, k in enumerate(previous["keys"])}
+    missing = [i for i, k in enumerate(keys) if k not in cache]
+    dim = previous["vectors"].shape[1] if previous is not None else embedder.dimension
+    vectors = np.empty((len(units), dim), dtype=np.float32)
+    for i, k in enumerate(keys):
+        if k in cache:
+            vectors[i] = previous["vectors"][cache[k]]
+    if missing:
+        done = [0]
+
+        def tick(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress("embed", done[0], len(missing))
+
+        if progress:
+            progress("embed", 0, len(missing))
+        vectors[missing] = embedder.encode_passages([units[i].text for i in missing], progress=tick)
+    return vectors, len(missing)
+
+
+def _diff(previous: dict | None, threads: list[Thread]) -> dict[str, int]:
+    """Threads added, updated (same source and questions, new content), removed, unchanged."""
+    old = previous["threads"] if previous else []
+    old_hash = {(t["source"], content_hash(t.get("topic") or "", "\n".join(q["text"] for q in t["questions"]), (t.get("answer") or {}).get("text", ""))) for t in old}
+    old_questions = {(t["source"], "\n".join(q["text"] for q in t["questions"])) for t in old}
+    added = updated = unchanged = 0
+    matched_q: set = set()
+    for t in threads:
+        if (t.source, t.content_hash()) in old_hash:
+            unchanged += 1
+        elif (t.source, t.question_text) in old_questions:
+            updated += 1
+            matched_q.add((t.source, t.question_text))
+        else:
+            added += 1
+    removed = max(0, len(old) - unchanged - updated)
+    return {"added": added, "updated": updated, "removed": removed, "unchanged": unchanged}
+
+
+# ----------------------------------------------------------------------------- open
+
+
+def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True) -> IndexData:
+    """Load the live generation, checking every file against the manifest.
+
+    Raises:
+        IndexMissingError: no index in ``index_dir``.
+        IndexCorruptError: a missing, truncated, edited or foreign file.
+    """
+    from .dense import load_dense
+    from .lexical import LexicalIndex
+
+    index_dir = Path(index_dir)
+    gen = current_generation(index_dir)
+    if gen is None:
+        raise IndexMissingError(f"Pas d'index dans {index_dir} : lancez « chatkb build ».")
+    folder = index_dir / gen
+    where = f"Index {index_dir} ({gen})"
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexCorruptError(f"{where} : manifest.json manquant ; relancez « chatkb build ».") from exc
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(f"{where} : manifest.json illisible ; relancez « chatkb build ».") from exc
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"{where} : format {manifest.get('format_version') if isinstance(manifest, dict) else '?'} au lieu de {FORMAT_VERSION} ; relancez « chatkb build »."
+        )
+    if manifest.get("generation") != gen:
+        raise IndexCorruptError(f"{where} : le manifeste appartient à une autre génération ; relancez « chatkb build ».")
+    if verify:
+        for rel, digest in (manifest.get("files") or {}).items():
+            p = folder / rel
+            if not p.is_file():
+                raise IndexCorruptError(f"{where} : fichier {rel} manquant ; relancez « chatkb build ».")
+            if _sha256_file(p) != digest:
+                raise IndexCorruptError(f"{where} : fichier {rel} altéré ou d'une autre génération ; relancez « chatkb build ».")
+    try:
+        threads = [
+            Thread.from_dict(json.loads(line))
+            for line in (folder / "threads.jsonl").read_text(encoding="utf-8").splitlines()
+            if line
+        ]
+        documents = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
+        units = json.loads((folder / "units.json").read_text(encoding="utf-8"))
+        unit_thread = np.asarray(units["thread"], dtype=np.int32)
+        unit_kind = np.asarray(units["kind"], dtype=np.int8)
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        dense = load_dense(folder / "dense.faiss")
+        lexical = LexicalIndex.load(folder / "bm25", mmap=False)
+        vocab_words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
+    except Exception as exc:  # noqa: BLE001 - any failure here means a damaged index
+        raise IndexCorruptError(f"{where} : fichiers illisibles ({type(exc).__name__}) ; relancez « chatkb build ».") from exc
+    n_units = len(unit_thread)
+    if not (vectors.shape[0] == n_units == dense.ntotal == lexical.num_docs) or (n_units and unit_thread.max() >= len(threads)):
+        raise IndexCorruptError(f"{where} : tailles incohérentes entre les fichiers ; relancez « chatkb build ».")
+    offsets = np.searchsorted(unit_thread, np.arange(len(threads) + 1)).astype(np.int64)
+    return IndexData(
+        path=index_dir,
+        generation=gen,
+        manifest=manifest,
+        threads=threads,
+        documents=documents,
+        unit_thread=unit_thread,
+        unit_kind=unit_kind,
+        unit_offsets=offsets,
+        unit_keys=units["key"],
+        vectors=vectors,
+        dense=dense,
+        lexical=lexical,
+        words=vocab_words,
+    )
+
+
+def kind_name(kind: int) -> str:
+    return KIND_NAMES[int(kind)]
+
+
+def iter_sources(paths: Iterable[str | Path]) -> list[Path]:
+    return discover(list(paths))[0]

@@ -1,0 +1,288 @@
+"""Search: the one library call behind the CLI and the page.
+
+    kb = KnowledgeBase.open("index")
+    result = kb.search("cmt etre visible sur internet", k=5)
+
+A query is encoded once, scored against every unit in BM25 (French analyser, glossary, typo
+correction) and its nearest units are taken from FAISS; the threads behind the best units of
+either side are rescored on all their units, their features fused (:mod:`chatkb.fusion`), and
+the first answer is given only when its confidence clears the calibrated threshold.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .analyzer import QueryAnalyzer, load_glossary
+from .errors import IndexMismatchError, QueryError
+from .fusion import FusionParams, confidence, fuse, thread_features, units_of
+from .index import IndexData, current_generation, open_index
+from .records import Thread
+
+MAX_QUERY_CHARS = 1000
+CANDIDATE_UNITS = 64
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    path: str
+    title: str | None
+    expert: str | None
+    format: str
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "title": self.title, "expert": self.expert, "format": self.format}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One thread found for a query."""
+
+    thread: Thread
+    score: float
+    confidence: float
+    source: SourceInfo
+    features: tuple[float, ...] = ()
+
+    def to_dict(self) -> dict:
+        t = self.thread.to_dict()
+        return {
+            "thread_id": self.thread.id,
+            "score": round(float(self.score), 6),
+            "confidence": round(float(self.confidence), 4),
+            "questions": t["questions"],
+            "answer": t["answer"],
+            "topic": t["topic"],
+            "source": self.source.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The answer to a query: ``answered`` is false when nothing is close enough."""
+
+    query: str
+    answered: bool
+    hits: tuple[Hit, ...]
+    generation: str = ""
+    timings: dict = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict:
+        return {"query": self.query, "answered": self.answered, "results": [h.to_dict() for h in self.hits]}
+
+
+def clean_query(text: str, *, max_chars: int = MAX_QUERY_CHARS) -> str:
+    """Drop control characters, collapse spaces, truncate. Raises :class:`QueryError` if empty."""
+    text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in str(text)[: max_chars * 4])
+    text = " ".join(text.split())[:max_chars]
+    if not any(c.isalnum() for c in text):
+        raise QueryError("Question vide : tapez quelques mots.")
+    return text
+
+
+class KnowledgeBase:
+    """An opened index and the model that queries it.
+
+    Args:
+        data: a loaded generation (:func:`chatkb.index.open_index`).
+        embedder: the query encoder (loaded from the manifest's model when omitted).
+        params: fusion weights and confidence model.
+        glossary: path of the glossary (``$CHATKB_CORPUS/glossaire.tsv`` by default).
+    """
+
+    def __init__(self, data: IndexData, embedder=None, *, params: FusionParams = FusionParams(), glossary: str | Path | None = None):
+        self.params = params
+        self._glossary_path = glossary
+        self._embedder = embedder
+        self._lock = threading.Lock()
+        self._state = self._prepare(data)
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.reloads = 0
+
+    # -------------------------------------------------------------- opening
+    @classmethod
+    def open(cls, path: str | Path | None = None, *, model: str | None = None, embedder=None, watch: bool = False, **kwargs) -> "KnowledgeBase":
+        """Open the index at ``path`` (``$CHATKB_INDEX`` or ``index``) with its model.
+
+        Raises:
+            IndexMissingError, IndexCorruptError, IndexMismatchError, ModelError.
+        """
+        path = Path(path or os.environ.get("CHATKB_INDEX") or "index")
+        data = open_index(path)
+        if embedder is None:
+            embedder = load_embedder_for(data, model)
+        else:
+            check_model(data, embedder.spec)
+        kb = cls(data, embedder, **kwargs)
+        if watch:
+            kb.watch()
+        return kb
+
+    def _prepare(self, data: IndexData) -> dict:
+        glossary_path = self._glossary_path
+        if glossary_path is None:
+            glossary_path = Path(os.environ.get("CHATKB_CORPUS") or "corpus") / "glossaire.tsv"
+        analyzer = QueryAnalyzer(data.words, load_glossary(glossary_path))
+        sources = {
+            path: SourceInfo(path=path, title=meta.get("title"), expert=meta.get("expert"), format=meta.get("format", "chat"))
+            for path, meta in data.documents.items()
+        }
+        return {"data": data, "analyzer": analyzer, "sources": sources}
+
+    @property
+    def data(self) -> IndexData:
+        return self._state["data"]
+
+    @property
+    def generation(self) -> str:
+        return self.data.generation
+
+    def reload(self) -> bool:
+        """Load the live generation if it changed; searches in flight finish on the old one."""
+        with self._lock:
+            live = current_generation(self.data.path)
+            if live is None or live == self.data.generation:
+                return False
+            data = open_index(self.data.path)
+            check_model(data, self._embedder.spec)
+            self._state = self._prepare(data)
+            self.reloads += 1
+            return True
+
+    def watch(self, interval: float = 0.5) -> None:
+        """Pick up new generations in a background thread (never on the query path)."""
+        if self._watcher is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.reload()
+                except Exception:  # noqa: BLE001 - a half-written index is retried next tick
+                    pass
+
+        self._watcher = threading.Thread(target=loop, name="chatkb-index-watch", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    # -------------------------------------------------------------- search
+    def search(self, question: str, k: int = 5, *, sources: list[str] | None = None) -> SearchResult:
+        """The ``k`` threads closest to ``question``, best first.
+
+        Args:
+            question: free text, as typed (cleaned and truncated to 1,000 characters).
+            k: number of threads to return.
+            sources: keep only threads from these source paths.
+
+        Returns:
+            A :class:`SearchResult`; ``answered`` is false when the best thread's confidence
+            is below the threshold (the nearest threads are still returned).
+
+        Raises:
+            QueryError: the question is empty once cleaned.
+        """
+        t0 = time.perf_counter()
+        query = clean_query(question)
+        state = self._state  # one generation for the whole query, even if a swap happens now
+        data: IndexData = state["data"]
+        qvec = self._embedder.encode_query(query)
+        t1 = time.perf_counter()
+        hits, timings = self._rank(state, query, qvec, max(1, k), sources)
+        answered = bool(hits) and hits[0].confidence >= self.params.threshold
+        timings.update(encode=t1 - t0, total=time.perf_counter() - t0)
+        return SearchResult(query=query, answered=answered, hits=tuple(hits), generation=data.generation, timings=timings)
+
+    def _rank(self, state: dict, query: str, qvec: np.ndarray, k: int, sources: list[str] | None) -> tuple[list[Hit], dict]:
+        from .dense import search_dense
+        from .lexical import top_k
+
+        data: IndexData = state["data"]
+        t0 = time.perf_counter()
+        token_ids = data.lexical.token_ids(state["analyzer"](query))
+        lex = data.lexical.scores(token_ids)
+        ideal = data.lexical.ideal(token_ids)
+        n_cand = max(CANDIDATE_UNITS, 4 * k)
+        lex_top = top_k(lex, n_cand)
+        t1 = time.perf_counter()
+        _, dense_top = search_dense(data.dense, qvec, n_cand)
+        t2 = time.perf_counter()
+        cand = np.unique(np.concatenate([data.unit_thread[lex_top], data.unit_thread[dense_top]]))
+        if sources:
+            allowed = set(sources)
+            cand = np.array([t for t in cand if data.threads[t].source in allowed], dtype=np.int64)
+        if cand.size == 0:
+            return [], {"lexical": t1 - t0, "dense": t2 - t1}
+        unit_ids = units_of(cand, data.unit_offsets)
+        dense_scores = np.asarray(data.vectors[unit_ids], dtype=np.float32) @ qvec
+        feats = thread_features(cand, data.unit_offsets, data.unit_kind, dense_scores, lex, ideal)
+        scores = fuse(feats, self.params)
+        order = np.argsort(-scores, kind="stable")
+        best_other = np.where(np.arange(len(scores)) == order[0], scores[order[1]] if len(order) > 1 else 0.0, scores[order[0]])
+        hits = []
+        for i in order[:k]:
+            thread = data.threads[int(cand[i])]
+            hits.append(
+                Hit(
+                    thread=thread,
+                    score=float(scores[i]),
+                    confidence=confidence(float(scores[i]), float(best_other[i]), self.params),
+                    source=state["sources"].get(thread.source, SourceInfo(thread.source, None, None, "chat")),
+                    features=tuple(float(x) for x in feats[i]),
+                )
+            )
+        return hits, {"lexical": t1 - t0, "dense": t2 - t1, "fusion": time.perf_counter() - t2}
+
+    # -------------------------------------------------------------- context
+    def context(self, thread: Thread, *, before: int = 2, after: int = 2) -> list[Thread]:
+        """The thread with its neighbours in the same source, in document order."""
+        data = self.data
+        same = [t for t in data.threads if t.source == thread.source]
+        pos = next((i for i, t in enumerate(same) if t.id == thread.id), None)
+        if pos is None:
+            return [thread]
+        return same[max(0, pos - before) : pos + after + 1]
+
+    def stats(self) -> dict:
+        """What the base holds: files, threads, experts, last build."""
+        data = self.data
+        return {
+            "files": len(data.documents),
+            "threads": len(data.threads),
+            "units": int(len(data.unit_thread)),
+            "experts": sorted({m["expert"] for m in data.documents.values() if m.get("expert")}),
+            "sources": [
+                {"path": p, "title": m.get("title"), "expert": m.get("expert"), "format": m.get("format"), "threads": m.get("threads")}
+                for p, m in data.documents.items()
+            ],
+            "built_at": data.manifest.get("created_at"),
+            "generation": data.generation,
+            "model": data.manifest.get("model", {}).get("name"),
+        }
+
+
+def check_model(data: IndexData, spec) -> None:
+    """Refuse an index built with another model than the one that will encode queries."""
+    m = data.manifest.get("model", {})
+    if m.get("name") != spec.name or m.get("sha256") != spec.sha256:
+        raise IndexMismatchError(
+            f"L'index {data.path} a été construit avec le modèle {m.get('name')} ; le modèle configuré est {spec.name} : relancez « chatkb build »."
+        )
+
+
+def load_embedder_for(data: IndexData, model: str | None = None):
+    """The embedder matching ``data``'s manifest (default: the configured model)."""
+    from .embed import Embedder, resolve_model
+
+    spec = resolve_model(model)
+    check_model(data, spec)
+    return Embedder(spec)

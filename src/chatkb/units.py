@@ -1,0 +1,63 @@
+"""Units: the pieces through which a thread is found.
+
+Each question on its own (with its FAQ topic), the whole answer, and passages of long answers.
+Each unit is indexed in both the dense and the lexical index and points back to its thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from .records import Thread, content_hash
+
+QUESTION, ANSWER, PASSAGE = 0, 1, 2
+KIND_NAMES = ("question", "answer", "passage")
+PASSAGE_WORDS = 60  # a passage gathers whole answer lines up to about this many words
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A searchable text pointing to its thread (by index in the build's thread list)."""
+
+    thread: int
+    kind: int
+    text: str
+
+    def key(self, model_key: str) -> str:
+        """Cache key of this unit's vector: the model and the exact text embedded."""
+        return content_hash(model_key, self.text)
+
+
+def passages(answer_text: str, *, words: int = PASSAGE_WORDS) -> list[str]:
+    """Split a long answer into consecutive groups of whole lines of about ``words`` words.
+
+    Returns an empty list for answers short enough to be one passage.
+    """
+    groups: list[list[str]] = [[]]
+    count = 0
+    for line in (ln.strip() for ln in answer_text.split("\n")):
+        if not line:
+            continue
+        n = len(line.split())
+        if groups[-1] and count + n > words:
+            groups.append([])
+            count = 0
+        groups[-1].append(line)
+        count += n
+    return [" ".join(g) for g in groups] if len(groups) > 1 else []
+
+
+def thread_units(index: int, thread: Thread) -> list[Unit]:
+    """The units of one thread."""
+    prefix = f"{thread.topic} : " if thread.topic else ""
+    units = [Unit(index, QUESTION, prefix + q.text) for q in thread.questions]
+    if thread.answer is not None and thread.answer.text.strip():
+        units.append(Unit(index, ANSWER, thread.answer.text))
+        units.extend(Unit(index, PASSAGE, p) for p in passages(thread.answer.text))
+    return units
+
+
+def make_units(threads: Iterable[Thread]) -> list[Unit]:
+    """All units, grouped by thread in thread order."""
+    return [u for i, t in enumerate(threads) for u in thread_units(i, t)]
