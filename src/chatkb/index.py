@@ -269,7 +269,14 @@ def build_index(
         units = make_units(threads)
         keys = [u.key(model_key) for u in units]
         changes = _diff(previous, threads)
-        if previous is not None and _same_model(previous, spec) and previous["keys"] == keys and previous["corpus"] == corpus_hashes and previous["analyzer"] == ANALYZER_VERSION:
+        if (
+            previous is not None
+            and _same_model(previous, spec)
+            and previous["keys"] == keys
+            and previous["corpus"] == corpus_hashes
+            and previous["analyzer"] == ANALYZER_VERSION
+            and _healthy(index_dir)
+        ):
             return BuildReport(
                 index=str(index_dir), generation=previous["generation"], files=len(docs), threads=len(threads),
                 units=len(units), added=0, updated=0, removed=0, unchanged=len(threads), embedded=0,
@@ -358,6 +365,14 @@ def _same_model(previous: dict, spec) -> bool:
     return m["name"] == spec.name and m["sha256"] == spec.sha256 and m.get("passage_prompt", "") == spec.passage_prompt
 
 
+def _healthy(index_dir: Path) -> bool:
+    try:
+        open_index(index_dir)
+    except ChatkbError:
+        return False
+    return True
+
+
 def _load_previous(index_dir: Path) -> dict | None:
     """What the live generation offers a rebuild: its vector cache and thread hashes."""
     gen = current_generation(index_dir)
@@ -369,6 +384,10 @@ def _load_previous(index_dir: Path) -> dict | None:
         units = json.loads((folder / "units.json").read_text(encoding="utf-8"))
         vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
         threads = [json.loads(line) for line in (folder / "threads.jsonl").read_text(encoding="utf-8").splitlines() if line]
+        files = manifest.get("files", {})
+        for rel in ("units.json", "vectors.npy", "threads.jsonl"):
+            if _sha256_file(folder / rel) != files.get(rel):
+                return None  # damaged: its vectors cannot be trusted as a cache
         if vectors.shape[0] != len(units["key"]):
             return None
     except (OSError, ValueError, KeyError):

@@ -1,0 +1,157 @@
+"""Building, rebuilding and opening the index: incremental, atomic, and refusing what does not match."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from chatkb.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, ModelError
+from chatkb.index import build_index, current_generation, open_index
+from chatkb.search import KnowledgeBase
+
+from conftest import FakeEmbedder
+
+FAQ = """# FAQ test
+
+## Le CV
+
+### Faut-il mettre une photo sur son CV ?
+
+Une photo n'est pas obligatoire en France. Choisissez une photo professionnelle et récente.
+
+### Quelle longueur pour un CV ?
+
+Une page pour un jeune diplômé, deux pages au maximum pour un cadre expérimenté.
+
+## L'entretien
+
+### Comment préparer un entretien d'embauche ?
+
+Renseignez-vous sur l'entreprise, préparez des exemples concrets de réalisations et vos questions au recruteur.
+"""
+
+FAQ2 = """# Autre FAQ
+
+### Comment négocier son salaire ?
+
+Appuyez-vous sur les grilles de rémunération du secteur et annoncez une fourchette.
+"""
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    d = tmp_path / "corpus"
+    d.mkdir()
+    (d / "faq.md").write_text(FAQ, encoding="utf-8")
+    return d
+
+
+def test_build_then_search(corpus, tmp_path, fake_embedder):
+    report = build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    assert report.threads == 3 and report.added == 3 and report.embedded == report.units
+    kb = KnowledgeBase.open(tmp_path / "index", embedder=fake_embedder)
+    res = kb.search("photo sur le CV", k=2)
+    assert "photo" in res.hits[0].thread.questions[0].text
+    manifest = json.loads((tmp_path / "index" / report.generation / "manifest.json").read_text())
+    assert manifest["model"]["name"] == "fake-bow" and manifest["counts"]["threads"] == 3
+    assert manifest["analyzer"]["version"] and manifest["corpus"]
+
+
+def test_second_build_with_nothing_changed_embeds_nothing(corpus, tmp_path, fake_embedder):
+    build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    gen = current_generation(tmp_path / "index")
+    fake_embedder.encoded = 0
+    report = build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    assert fake_embedder.encoded == 0 and report.embedded == 0 and not report.changed
+    assert current_generation(tmp_path / "index") == gen
+
+
+def test_incremental_build_embeds_only_the_new_file_and_reports_changes(corpus, tmp_path, fake_embedder):
+    first = build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    (corpus / "faq2.md").write_text(FAQ2, encoding="utf-8")
+    fake_embedder.encoded = 0
+    report = build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    assert (report.added, report.updated, report.removed, report.unchanged) == (1, 0, 0, 3)
+    assert fake_embedder.encoded == report.embedded == report.units - first.units
+    (corpus / "faq.md").write_text(FAQ.replace("deux pages au maximum", "deux pages tout au plus"), encoding="utf-8")
+    (corpus / "faq2.md").unlink()
+    report = build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    assert (report.added, report.updated, report.removed, report.unchanged) == (0, 1, 1, 2)
+
+
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from conftest import FakeEmbedder
+    from chatkb.index import build_index
+    stage = sys.argv[1]
+    def progress(s, done, total):
+        if s == stage:
+            os.kill(os.getpid(), signal.SIGKILL)
+    build_index([{corpus!r}], {index!r}, embedder=FakeEmbedder(), progress=progress)
+    """
+)
+
+
+@pytest.mark.parametrize("stage", ["embed", "index"])
+def test_build_killed_halfway_leaves_previous_index_answering(corpus, tmp_path, fake_embedder, stage):
+    index = tmp_path / "index"
+    build_index([corpus], index, embedder=fake_embedder)
+    gen = current_generation(index)
+    (corpus / "faq2.md").write_text(FAQ2, encoding="utf-8")
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER.format(tests=str(Path(__file__).parent), corpus=str(corpus), index=str(index)))
+    proc = subprocess.run([sys.executable, str(script), stage], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL
+    assert current_generation(index) == gen
+    kb = KnowledgeBase.open(index, embedder=fake_embedder)
+    assert kb.search("photo CV").hits[0].thread.questions[0].text.startswith("Faut-il")
+    report = build_index([corpus], index, embedder=fake_embedder)
+    assert report.threads == 4 and current_generation(index) != gen
+    assert not list(index.glob("*.tmp"))
+
+
+def test_index_from_another_model_is_refused(corpus, tmp_path, fake_embedder):
+    build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    other = FakeEmbedder(name="another-model")
+    with pytest.raises(IndexMismatchError, match="another-model|fake-bow"):
+        KnowledgeBase.open(tmp_path / "index", embedder=other)
+
+
+def test_missing_and_corrupt_index_are_detected(corpus, tmp_path, fake_embedder):
+    with pytest.raises(IndexMissingError, match="chatkb build"):
+        open_index(tmp_path / "nothing")
+    index = tmp_path / "index"
+    report = build_index([corpus], index, embedder=fake_embedder)
+    faiss_file = index / report.generation / "dense.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:100])
+    with pytest.raises(IndexCorruptError, match="dense.faiss"):
+        open_index(index)
+    # `chatkb build` repairs: a full rebuild publishes a fresh generation
+    report2 = build_index([corpus], index, embedder=fake_embedder)
+    assert report2.changed
+    assert open_index(index).generation == report2.generation
+
+
+def test_weights_checksum_mismatch_is_refused(tmp_path, monkeypatch):
+    import chatkb.embed as embed
+
+    src = embed._packaged_model_dir()
+    fake = tmp_path / "model"
+    shutil.copytree(src, fake)
+    with open(fake / "model.safetensors", "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02\x03")
+    monkeypatch.setattr(embed, "_packaged_model_dir", lambda: fake)
+    with pytest.raises(ModelError, match="contrôle"):
+        embed.resolve_model("all-MiniLM-L6-v2")
+    # and the genuine weights pass
+    monkeypatch.setattr(embed, "_packaged_model_dir", lambda: src)
+    assert embed.resolve_model("all-MiniLM-L6-v2").sha256 == embed.DEFAULT_MODEL_SHA256
