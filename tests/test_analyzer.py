@@ -35,11 +35,13 @@ def test_glossary_expands_abbreviations():
 
 def test_typos_are_corrected_towards_the_corpus_vocabulary():
     qa = QueryAnalyzer(["entretien", "visible", "linkedin", "recruteur"])
-    assert qa.correct("entretient") == "entretien"
+    assert qa.correct("entretein") == "entretien"
+    assert qa.correct("recruteru") == "recruteur"
     assert qa.correct("visibel") == "visible"  # swapped letters count as one edit
     assert qa.correct("linkdin") == "linkedin"
     assert qa.correct("cv") is None  # short words are never "corrected"
-    assert "entretien" in qa.expand("entretient d'embauche")
+    assert "entretien" in qa.expand("entretein d'embauche")
+    assert qa.correct("evoquer") is None  # a French word is not a typo, even if the corpus lacks it
 
 
 def test_glossary_file_format(tmp_path):

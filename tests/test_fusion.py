@@ -4,32 +4,34 @@ import numpy as np
 import pytest
 
 from chatkb.fusion import FusionParams, confidence, fuse, thread_features, units_of
-from chatkb.units import ANSWER, PASSAGE, QUESTION
+from chatkb.units import ANSWER, PASSAGE, QUESTION, THREAD
 
 
 def test_three_threads_by_hand():
-    # thread 0: q, a ; thread 1: q, q, a, p ; thread 2: q (unanswered)
-    kinds = np.array([QUESTION, ANSWER, QUESTION, QUESTION, ANSWER, PASSAGE, QUESTION], dtype=np.int8)
-    offsets = np.array([0, 2, 6, 7])
+    # thread 0: question, answer, thread ; thread 1: 2 questions, answer, passage, thread ;
+    # thread 2: one unanswered question
+    kinds = np.array([QUESTION, ANSWER, THREAD, QUESTION, QUESTION, ANSWER, PASSAGE, THREAD, QUESTION], dtype=np.int8)
+    offsets = np.array([0, 3, 8, 9])
     cand = np.array([0, 1, 2])
-    units = units_of(cand, offsets)
-    assert list(units) == [0, 1, 2, 3, 4, 5, 6]
-    dense = np.array([0.5, 0.2, 0.1, 0.7, 0.3, 0.6, 0.4], dtype=np.float32)
-    lex = np.array([2.0, 0.0, 0.0, 1.0, 4.0, 3.0, 0.0], dtype=np.float32)
+    assert list(units_of(cand, offsets)) == list(range(9))
+    dense = np.array([0.5, 0.2, 0.3, 0.1, 0.7, 0.3, 0.6, 0.4, 0.4], dtype=np.float32)
+    lex = np.array([2.0, 0.0, 1.0, 0.0, 1.0, 4.0, 3.0, 2.0, 0.0], dtype=np.float32)
     feats = thread_features(cand, offsets, kinds, dense, lex, lex_ideal=4.0)
-    # dq, da, lq, la
-    expected = np.array(
+    expected = np.array(  # dq, da, dt, lq, la, lt
         [
-            [0.5, 0.2, 0.5, 0.0],
-            [0.7, 0.6, 0.25, 1.0],
-            [0.4, 0.0, 0.0, 0.0],
+            [0.5, 0.2, 0.3, 0.5, 0.0, 0.25],
+            [0.7, 0.6, 0.4, 0.25, 1.0, 0.5],
+            [0.4, 0.0, 0.0, 0.0, 0.0, 0.0],
         ],
         dtype=np.float32,
     )
     np.testing.assert_allclose(feats, expected, atol=1e-6)
-    params = FusionParams(w_dense_question=0.4, w_dense_answer=0.1, w_lex_question=0.3, w_lex_answer=0.2)
+    params = FusionParams(
+        w_dense_question=0.2, w_dense_answer=0.1, w_dense_thread=0.2,
+        w_lex_question=0.1, w_lex_answer=0.2, w_lex_thread=0.2,
+    )
     scores = fuse(feats, params)
-    np.testing.assert_allclose(scores, [0.37, 0.615, 0.16], atol=1e-6)
+    np.testing.assert_allclose(scores, [0.28, 0.605, 0.08], atol=1e-6)
     assert int(np.argmax(scores)) == 1
 
 
@@ -45,4 +47,4 @@ def test_confidence_is_monotonic_and_bounded():
 def test_unknown_terms_give_zero_lexical_features():
     kinds = np.array([QUESTION, ANSWER], dtype=np.int8)
     feats = thread_features(np.array([0]), np.array([0, 2]), kinds, np.array([0.3, 0.1], np.float32), np.zeros(2, np.float32), 0.0)
-    assert feats[0, 2] == 0 and feats[0, 3] == 0
+    assert feats[0, 3] == 0 and feats[0, 4] == 0 and feats[0, 5] == 0

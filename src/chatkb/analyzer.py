@@ -3,7 +3,8 @@
 lowercase → accent folding → elisions (l', d', qu', j' …) → tokens → stopwords → stemming
 (PyStemmer's Snowball French). At query time, two more steps help users who type the way
 they speak: the glossary (``corpus/glossaire.tsv``: abbreviations and SMS spellings mapped
-to the words experts use) and typo correction against the corpus vocabulary (rapidfuzz).
+to the words experts use) and typo correction against the corpus vocabulary (rapidfuzz),
+applied only to words that are not French words (pyspellchecker's French dictionary).
 """
 
 from __future__ import annotations
@@ -78,6 +79,20 @@ def load_glossary(path: str | Path | None) -> dict[str, list[str]]:
     return glossary
 
 
+@lru_cache(maxsize=1)
+def french_words() -> dict[str, int]:
+    """Folded French words and their frequency (pyspellchecker's dictionary), loaded once."""
+    try:
+        from spellchecker import SpellChecker
+    except ImportError:  # pragma: no cover - a dependency; degrade to corpus-only correction
+        return {}
+    freq: dict[str, int] = {}
+    for word, count in SpellChecker(language="fr", distance=1).word_frequency.items():
+        key = fold(word)
+        freq[key] = max(count, freq.get(key, 0))
+    return freq
+
+
 class QueryAnalyzer:
     """Query-side analysis: glossary expansion and typo correction, then :func:`analyze`.
 
@@ -85,30 +100,44 @@ class QueryAnalyzer:
         vocabulary: folded word forms seen in the corpus (typos are corrected towards them).
         glossary: term → expansion words, from :func:`load_glossary`.
         min_typo_length: words shorter than this are never corrected.
+        known_frequency: a word this frequent in the French dictionary is not a typo (the
+            dictionary, built from real text, also lists rare misspellings).
     """
 
-    def __init__(self, vocabulary: Iterable[str] = (), glossary: dict[str, list[str]] | None = None, *, min_typo_length: int = 5):
-        self.vocabulary = sorted(set(vocabulary))
+    def __init__(self, vocabulary: Iterable[str] = (), glossary: dict[str, list[str]] | None = None, *, min_typo_length: int = 5, known_frequency: int = 100):
+        self.vocabulary = sorted(set(vocabulary) | stopwords())
         self._vocab_set = frozenset(self.vocabulary)
+        self._french = french_words()
         self.glossary = glossary or {}
         self.min_typo_length = min_typo_length
+        self.known_frequency = known_frequency
         self._by_initial: dict[str, list[str]] = {}
         for w in self.vocabulary:
             self._by_initial.setdefault(w[0], []).append(w)
 
     def correct(self, word: str) -> str | None:
-        """The corpus word closest to an unknown ``word`` (edit distance 1, or 2 for long words; a swap of two letters counts as one)."""
-        if word in self._vocab_set or len(word) < self.min_typo_length or word.isdigit():
+        """The corpus word closest to a misspelt ``word``, or ``None``.
+
+        Words of the corpus, French words and short words are left alone. Candidates are corpus
+        words (and stopwords) within edit distance 1, or 2 for long words (a swap of two
+        letters counts as one); ties go to the more frequent French word.
+        """
+        if (
+            word in self._vocab_set
+            or self._french.get(word, 0) >= self.known_frequency
+            or len(word) < self.min_typo_length
+            or word.isdigit()
+        ):
             return None
         from rapidfuzz.distance import OSA
-        from rapidfuzz.process import extractOne
+        from rapidfuzz.process import extract
 
         max_dist = 1 if len(word) < 8 else 2
         candidates = [w for w in self._by_initial.get(word[0], ()) if abs(len(w) - len(word)) <= max_dist]
-        if not candidates:
+        found = extract(word, candidates, scorer=OSA.distance, score_cutoff=max_dist, limit=None)
+        if not found:
             return None
-        best = extractOne(word, candidates, scorer=OSA.distance, score_cutoff=max_dist)
-        return best[0] if best else None
+        return min(found, key=lambda f: (f[1], -self._french.get(f[0], 0), f[0]))[0]
 
     def expand(self, text: str) -> list[str]:
         """Folded query words after glossary expansion and typo correction (before stemming)."""

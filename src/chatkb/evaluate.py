@@ -19,8 +19,9 @@ from .fusion import FusionParams
 
 MODES = {
     "hybrid": None,
-    "bm25": dict(w_dense_question=0.0, w_dense_answer=0.0, w_lex_question=0.5, w_lex_answer=0.5),
-    "dense": dict(w_dense_question=0.5, w_dense_answer=0.5, w_lex_question=0.0, w_lex_answer=0.0),
+    # One side alone, each unit kind weighted equally (BM25 with the French analyser; dense cosine).
+    "bm25": dict(w_dense_question=0, w_dense_answer=0, w_dense_thread=0, w_lex_question=1 / 3, w_lex_answer=1 / 3, w_lex_thread=1 / 3),
+    "dense": dict(w_dense_question=1 / 3, w_dense_answer=1 / 3, w_dense_thread=1 / 3, w_lex_question=0, w_lex_answer=0, w_lex_thread=0),
 }
 
 
@@ -95,34 +96,34 @@ def evaluate(kb, queries: list[dict], *, mode: str = "hybrid", k: int = 5) -> di
     }
 
 
-def tune(kb, queries: list[dict], *, grid: int = 6) -> FusionParams:
-    """Fit the fusion weights (grid search on MRR) and the confidence model on ``queries``.
+def tune(kb, queries: list[dict], *, step: float = 0.1) -> FusionParams:
+    """Fit the fusion weights (grid search on R@1, then MRR) and the confidence model.
 
     Only for development: use the dev half, never the test half.
     """
-    # 1. Candidate features, once per query (weights do not change the candidate set much).
+    from .fusion import FEATURES
+
     rows = []
     for q in queries:
         res = kb.search(q["query"], k=30)
-        feats = np.array([h.features for h in res.hits], dtype=np.float32)
-        good = np.array([q["expect"] is not None and is_hit(h.thread, q["expect"]) for h in res.hits])
+        feats = np.array([h.features for h in res.hits], dtype=np.float32).reshape(-1, len(FEATURES))
+        good = np.array([q["expect"] is not None and is_hit(h.thread, q["expect"]) for h in res.hits], dtype=bool)
         rows.append((feats, good, q["expect"] is None))
-    steps = np.linspace(0, 1, grid)
-    best, best_w = -1.0, None
-    for w in itertools.product(steps, repeat=4):
-        if abs(sum(w) - 1) > 1e-6:
-            continue
-        wv = np.array(w, dtype=np.float32)
-        mrr = 0.0
+    n = int(round(1 / step))
+    best, best_w = (-1.0, -1.0), None
+    for combo in itertools.combinations(range(n + len(FEATURES) - 1), len(FEATURES) - 1):
+        parts = np.diff([-1, *combo, n + len(FEATURES) - 1]) - 1  # stars and bars: weights summing to 1
+        wv = parts.astype(np.float32) * step
+        r1 = mrr = 0.0
         for feats, good, _ in rows:
-            if len(feats) == 0 or not good.any():
+            if not good.any():
                 continue
             s = feats @ wv
             rank = 1 + int((s > s[good].max()).sum())
-            mrr += 1.0 / rank + (rank == 1) * 0.5
-        if mrr > best:
-            best, best_w = mrr, wv
-    # 2. Confidence: logistic regression on (best score, margin) → top-1 right.
+            r1 += rank == 1
+            mrr += 1.0 / rank
+        if (r1, mrr) > best:
+            best, best_w = (r1, mrr), wv
     X, y = [], []
     for feats, good, unanswerable in rows:
         if len(feats) == 0:
@@ -132,14 +133,12 @@ def tune(kb, queries: list[dict], *, grid: int = 6) -> FusionParams:
         top, second = s[order[0]], (s[order[1]] if len(s) > 1 else 0.0)
         X.append([top, top - second])
         y.append(0.0 if unanswerable else float(good[order[0]]))
-    X, y = np.array(X), np.array(y)
-    coef = _logistic(X, y)
-    params = FusionParams(
-        w_dense_question=float(best_w[0]), w_dense_answer=float(best_w[1]),
-        w_lex_question=float(best_w[2]), w_lex_answer=float(best_w[3]),
-        conf_bias=float(coef[0]), conf_score=float(coef[1]), conf_margin=float(coef[2]),
+    coef = _logistic(np.array(X), np.array(y))
+    names = ["w_dense_question", "w_dense_answer", "w_dense_thread", "w_lex_question", "w_lex_answer", "w_lex_thread"]
+    return FusionParams(
+        **{k: round(float(v), 3) for k, v in zip(names, best_w)},
+        conf_bias=round(float(coef[0]), 3), conf_score=round(float(coef[1]), 3), conf_margin=round(float(coef[2]), 3),
     )
-    return params
 
 
 def _logistic(X: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, iters: int = 5000, lr: float = 0.5) -> np.ndarray:

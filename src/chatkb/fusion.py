@@ -1,9 +1,10 @@
 """Fusion: from unit scores in two indexes to one score and one confidence per thread.
 
-For each candidate thread, four features: the best cosine of its questions (``dq``) and of its
-answer or passages (``da``); the best BM25 score of its questions (``lq``) and of its answer or
-passages (``la``), each divided by the query's ideal BM25 score (sum of its terms' idf) so that
-it means the same whatever the query. The thread's score is a weighted sum of the four. The
+For each candidate thread, six features: the best cosine of its questions (``dq``), of its
+answer or passages (``da``) and of the whole thread (``dt``); the best BM25 score of its
+questions (``lq``), of its answer or passages (``la``) and of the whole thread (``lt``), each
+divided by the query's ideal BM25 score (sum of its terms' idf) so that it means the same
+whatever the query. The thread's score is a weighted sum of the six. The
 confidence is a logistic function of the best score and of its margin over the runner-up,
 fitted on the development queries: it estimates the probability that the first answer is right.
 """
@@ -15,19 +16,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .units import QUESTION
+from .units import ANSWER, PASSAGE, QUESTION, THREAD
 
-N_FEATURES = 4  # dq, da, lq, la
+FEATURES = ("dq", "da", "dt", "lq", "la", "lt")
 
 
 @dataclass(frozen=True)
 class FusionParams:
     """Weights of the fused score and the confidence model (fitted on the dev queries)."""
 
-    w_dense_question: float = 0.30
-    w_dense_answer: float = 0.20
-    w_lex_question: float = 0.30
-    w_lex_answer: float = 0.20
+    w_dense_question: float = 0.2
+    w_dense_answer: float = 0.1
+    w_dense_thread: float = 0.0
+    w_lex_question: float = 0.0
+    w_lex_answer: float = 0.0
+    w_lex_thread: float = 0.7
     conf_bias: float = -6.0
     conf_score: float = 12.0
     conf_margin: float = 8.0
@@ -36,7 +39,11 @@ class FusionParams:
     @property
     def weights(self) -> np.ndarray:
         return np.array(
-            [self.w_dense_question, self.w_dense_answer, self.w_lex_question, self.w_lex_answer], dtype=np.float32
+            [
+                self.w_dense_question, self.w_dense_answer, self.w_dense_thread,
+                self.w_lex_question, self.w_lex_answer, self.w_lex_thread,
+            ],
+            dtype=np.float32,
         )
 
 
@@ -60,10 +67,11 @@ def thread_features(
         lex_ideal: the query's ideal BM25 score (0 when no term is known).
 
     Returns:
-        Array (t, 4): dq, da, lq, la.
+        Array (t, 6): dq, da, dt, lq, la, lt (0 where a thread has no unit of that kind).
     """
-    out = np.zeros((len(threads), N_FEATURES), dtype=np.float32)
+    out = np.zeros((len(threads), len(FEATURES)), dtype=np.float32)
     norm = 1.0 / lex_ideal if lex_ideal > 0 else 0.0
+    groups = ((QUESTION,), (ANSWER, PASSAGE), (THREAD,))
     pos = 0
     for row, t in enumerate(threads):
         lo, hi = int(unit_offsets[t]), int(unit_offsets[t + 1])
@@ -71,13 +79,11 @@ def thread_features(
         dense = dense_scores[pos : pos + hi - lo]
         lex = lex_scores[lo:hi]
         pos += hi - lo
-        is_q = kinds == QUESTION
-        if is_q.any():
-            out[row, 0] = dense[is_q].max()
-            out[row, 2] = lex[is_q].max() * norm
-        if (~is_q).any():
-            out[row, 1] = dense[~is_q].max()
-            out[row, 3] = lex[~is_q].max() * norm
+        for g, group in enumerate(groups):
+            mask = np.isin(kinds, group)
+            if mask.any():
+                out[row, g] = dense[mask].max()
+                out[row, 3 + g] = lex[mask].max() * norm
     return out
 
 

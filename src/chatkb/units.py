@@ -1,7 +1,9 @@
 """Units: the pieces through which a thread is found.
 
-Each question on its own (with its FAQ topic), the whole answer, and passages of long answers.
-Each unit is indexed in both the dense and the lexical index and points back to its thread.
+Each question on its own (with its FAQ topic), the whole answer, passages of long answers, and
+the whole thread (questions and answer together, so that a query whose words are spread over
+both still matches). Each unit is indexed in both the dense and the lexical index and points
+back to its thread.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from typing import Iterable
 
 from .records import Thread, content_hash
 
-QUESTION, ANSWER, PASSAGE = 0, 1, 2
-KIND_NAMES = ("question", "answer", "passage")
+QUESTION, ANSWER, PASSAGE, THREAD = 0, 1, 2, 3
+KIND_NAMES = ("question", "answer", "passage", "thread")
 PASSAGE_WORDS = 60  # a passage gathers whole answer lines up to about this many words
 
 
@@ -55,6 +57,8 @@ def thread_units(index: int, thread: Thread) -> list[Unit]:
     if thread.answer is not None and thread.answer.text.strip():
         units.append(Unit(index, ANSWER, thread.answer.text))
         units.extend(Unit(index, PASSAGE, p) for p in passages(thread.answer.text))
+        questions = " ".join(q.text for q in thread.questions)
+        units.append(Unit(index, THREAD, f"{prefix}{questions}\n{thread.answer.text}"))
     return units
 
 

@@ -1,0 +1,516 @@
+"""Markdown FAQ parser: headings and bold questions become threads.
+
+The document is read with markdown-it-py (CommonMark); only top-level blocks matter, and
+their token maps give the line numbers (1-based lines of the text as given, split on
+CRLF, CR or LF).
+
+Rules, in short:
+
+- Headings are questions, with or without ``?``. A heading whose sub-headings (or bold
+  question paragraphs) are questions is their *topic* (``Thread.topic``), not a thread,
+  unless it is itself question-shaped and has its own answer text.
+- A question-shaped heading whose sub-headings are not questions (``#### Exemple``) keeps
+  them: the whole section is its answer.
+- The first H1 is the document's title when it heads the document (its sub-headings are
+  the questions); its body, like any text before the first question, is an intro and is
+  skipped, not a thread.
+- ``**Question ?**`` paragraphs (entirely bold and ending with ``?``, or bold and
+  question-shaped), a bold question followed by the answer on the same line, and
+  ``**Question :** …`` / ``**Réponse :** …`` labels work too, mixed with headings.
+  Under a question heading that already has answer text, bold questions stay in the
+  answer (they are examples, not new questions).
+- An answer is the source slice of the lines between its question and the next
+  question or topic, trimmed of blank lines and separators (``---``): lists, bold, links
+  and code stay Markdown, exactly as written.
+- The expert (``Answer.speaker``) comes from the front matter (``author:``, ``auteur:``,
+  ``expert:``) or the intro (``Rédigé par Claire Martin``), else ``None``.
+
+The parser never raises on text: anything it cannot read as a question is skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from .records import Answer, Document, Question, Skipped, Thread, make_thread
+
+BOLD_LEVEL = 7  # bold question paragraphs sit below every heading level
+
+_NEWLINES = re.compile(r"\r\n?")
+_SPACES = re.compile(r"\s+")
+_ENDS_WITH_QUESTION_MARK = re.compile(r"\?[\s)\]»\"'”’.…*_]*$")
+_INTERROGATIVE = re.compile(
+    r"^(?:comment|pourquoi|quand|combien|où|quoi|qui|qu['’]|que|quel(?:le)?s?|"
+    r"lequel|laquelle|lesquel(?:le)?s|est-ce)\b",
+    re.IGNORECASE,
+)
+# Verb-subject inversion at the start: "Faut-il", "Peut-on", "Dois-je", "Y a-t-il".
+_INVERSION = re.compile(
+    r"^(?:y\s+)?\w+-(?:t-)?(?:je|tu|il|elle|on|nous|vous|ils|elles|ce)\b", re.IGNORECASE
+)
+# "3. ", "1.2) ", "Q1 : ", "Question 4 - " in front of a question.
+_NUMBERING = re.compile(
+    r"^\s*(?:q(?:uestion)?\s*(?:n°\s*)?\d*\s*[.):–-]|(?:n°\s*)?\d+(?:\.\d+)*\s*[.)])\s+",
+    re.IGNORECASE,
+)
+_QUESTION_LABEL = re.compile(r"^\s*q(?:uestion)?\s*(?:n°\s*)?\d*\s*[:.)–-]?\s*$", re.IGNORECASE)
+_QUESTION_LABEL_PREFIX = re.compile(r"^\s*q(?:uestion)?\s*(?:n°\s*)?\d*\s*[:–-]\s*", re.IGNORECASE)
+_ANSWER_LABEL_PLAIN = re.compile(r"^\s*(?:r|réponse|reponse)\s*\d*\s*[:–-]", re.IGNORECASE)
+# The same label in the source, with its optional bold markers: "**Réponse :**", "R :".
+_ANSWER_LABEL_SOURCE = re.compile(
+    r"^\s*(?:\*\*|__)?\s*(?:r|réponse|reponse)\s*\d*\s*[:–-]\s*(?:\*\*|__)?\s*", re.IGNORECASE
+)
+# A paragraph worth an inline parse: it starts bold, or with a "Question :" label.
+_BOLD_CANDIDATE = re.compile(r"^(?:\*\*|__)|^q(?:uestion)?\s*(?:n°\s*)?\d*\s*[:–-]", re.IGNORECASE)
+_INLINE_MARKUP = re.compile(r"[*_`\[\]<>&\\!]")  # characters CommonMark inline rules act on
+_QUESTION_MARK_THEN_CLOSE = re.compile(r"\?\s*(?:\*\*|__)")
+_TOC_LINE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[[^\]]*\]\([^)]*\)\s*$")
+_FRONT_MATTER_KEY = re.compile(r"^\s*([A-Za-zÀ-ÿ_-]+)\s*:\s*(.*?)\s*$")
+_ATX = re.compile(r"^ {0,3}#{1,6}(?:\s|$)")
+_NAME = r"[A-ZÀ-Ý][\w'’-]+(?:[ \u00a0][A-ZÀ-Ý][\w'’.-]+){0,3}"
+_AUTHOR_IN_INTRO = re.compile(
+    r"(?i:\b(?:rédigée?s?|écrite?s?|proposée?s?|préparée?s?|animée?s?)\s+par"
+    r"|\bréponses?\s+(?:de|par)|\b(?:auteur|autrice|experte?)\s*:)"
+    r"\s*(?:\*\*|__)?\s*(" + _NAME + r")"
+)
+_AUTHOR_KEYS = {"author", "auteur", "autrice", "expert", "experte"}
+_TITLE_KEYS = {"title", "titre"}
+
+
+@dataclass
+class _Node:
+    """A question candidate: a heading (level 1–6) or a bold question paragraph (level 7)."""
+
+    level: int
+    text: str
+    start: int  # 0-based first line of the question
+    end: int  # 0-based line after the question
+    body_start: int  # 0-based first line of what follows (== end, or end - 1 with head_rest)
+    head_rest: str | None = None  # answer text on the question's last line, if any
+    bold: bool = False
+    section_end: int = 0  # 0-based line where the next node of the same or a higher level starts
+    children: list["_Node"] = field(default_factory=list)
+
+    @property
+    def question_shaped(self) -> bool:
+        return looks_like_question(self.text)
+
+
+@dataclass
+class _State:
+    """What one parse accumulates: the lines, the threads' parts and the skipped lines."""
+
+    lines: list[str]
+    separators: set[int]
+    expert: str | None = None
+    found: list[tuple[_Node, tuple[int, int, str] | None, str | None]] = field(default_factory=list)
+    kinds: dict[int, str] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def _block_parser() -> MarkdownIt:
+    """CommonMark block parser only: inline parsing is done on demand (it is the slow part)."""
+    return MarkdownIt("commonmark").disable(["inline", "text_join"])
+
+
+@lru_cache(maxsize=1)
+def _inline_parser() -> MarkdownIt:
+    return MarkdownIt("commonmark")
+
+
+def parse_markdown(text: str, source: str) -> Document:
+    """Split a Markdown FAQ into threads.
+
+    Args:
+        text: the decoded text (any line endings; a leading BOM is ignored).
+        source: the path shown in records and used in thread ids.
+
+    Returns:
+        A ``Document`` with ``format="markdown"``; never raises on text.
+    """
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    text = _NEWLINES.sub("\n", text)
+    lines = text.split("\n")
+    meta, fm_end = _front_matter(lines)
+    if fm_end:  # blank the front matter out, keeping the line numbers
+        text = "\n" * fm_end + "\n".join(lines[fm_end:])
+    env: dict = {}
+    tokens = _block_parser().parse(text, env)
+    nodes, separators = _collect_nodes(tokens, lines, env)
+    _link_tree(nodes, len(lines))
+
+    state = _State(lines=lines, separators=separators)
+    for i in range(fm_end):
+        state.kinds[i] = "front_matter"
+    title_node = _find_title(nodes)
+    state.expert = meta.get("author") or _author_in_intro(lines, fm_end, nodes, title_node)
+    _walk(nodes, title_node, state)
+
+    threads = _build_threads(state, source)
+    skipped = _skipped_lines(state, threads)
+    title = meta.get("title") or (title_node.text if title_node else None)
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    return Document(
+        source=source,
+        format="markdown",
+        threads=tuple(threads),
+        skipped=tuple(skipped),
+        title=title or None,
+        expert=state.expert,
+        lines=tuple(lines),
+    )
+
+
+def looks_like_question(text: str) -> bool:
+    """Does this text read as a question: a final ``?``, an interrogative word, an inversion?"""
+    text = text.strip()
+    return bool(_ENDS_WITH_QUESTION_MARK.search(text) or _INTERROGATIVE.match(text) or _INVERSION.match(text))
+
+
+# --- reading the blocks --------------------------------------------------------------
+
+
+def _front_matter(lines: list[str]) -> tuple[dict[str, str], int]:
+    """YAML-like front matter (``---`` … ``---``): its author and title, and where it ends."""
+    if not lines or lines[0].strip() != "---":
+        return {}, 0
+    for end in range(1, min(len(lines), 200)):
+        if lines[end].strip() in ("---", "..."):
+            break
+    else:
+        return {}, 0
+    inside = lines[1:end]
+    if not any(_FRONT_MATTER_KEY.match(line) for line in inside) or any(_ATX.match(line) for line in inside):
+        return {}, 0
+    meta: dict[str, str] = {}
+    for line in inside:
+        m = _FRONT_MATTER_KEY.match(line)
+        if not m:
+            continue
+        key, value = m.group(1).lower(), m.group(2).strip().strip("\"'").strip()
+        if not value:
+            continue
+        if key in _AUTHOR_KEYS and "author" not in meta:
+            meta["author"] = value
+        elif key in _TITLE_KEYS and "title" not in meta:
+            meta["title"] = value
+    return meta, end + 1
+
+
+def _collect_nodes(tokens: list[Token], lines: list[str], env: dict) -> tuple[list[_Node], set[int]]:
+    """Top-level headings and bold question paragraphs, in order; and the ``---`` lines."""
+    nodes: list[_Node] = []
+    separators: set[int] = set()
+    for i, tok in enumerate(tokens):
+        if tok.level != 0 or tok.map is None:
+            continue
+        if tok.type == "hr":
+            separators.add(tok.map[0])
+        elif tok.type == "heading_open" and i + 1 < len(tokens):
+            node = _heading_node(tok, tokens[i + 1], env)
+            if node is not None:
+                nodes.append(node)
+        elif tok.type == "paragraph_open" and i + 1 < len(tokens):
+            content = tokens[i + 1].content
+            if _BOLD_CANDIDATE.match(content):
+                node = _bold_node(tok.map[0], content, lines, env)
+                if node is not None:
+                    nodes.append(node)
+    return nodes, separators
+
+
+def _heading_node(tok: Token, inline: Token, env: dict) -> _Node | None:
+    start, end = tok.map or (0, 0)
+    try:
+        level = int(tok.tag[1:])
+    except ValueError:
+        return None
+    content = inline.content
+    plain = content if not _INLINE_MARKUP.search(content) else _plain(_inline_children(content, env))
+    text = _question_text(plain)
+    return _Node(level=level, text=text, start=start, end=end, body_start=end)
+
+
+def _bold_node(start: int, content: str, lines: list[str], env: dict) -> _Node | None:
+    """A paragraph that asks a question in bold (or after a ``Question :`` label), if it does."""
+    children = _inline_children(content, env)
+    per_line = _split_lines(children)
+    close = _matching_close(children)
+    if close is not None:
+        on_first_line = close < len(per_line[0])
+        if on_first_line and _QUESTION_LABEL.match(_plain(children[1:close])):
+            return _labelled_node(start, per_line, label_end=close + 1)
+        return _bold_question(start, children, close, lines)
+    if _QUESTION_LABEL_PREFIX.match(_plain(per_line[0])):
+        return _labelled_node(start, per_line, label_end=None)
+    return None
+
+
+def _bold_question(start: int, children: list[Token], close: int, lines: list[str]) -> _Node | None:
+    """``**Question ?**``, possibly over several lines, possibly followed by its answer."""
+    question = _question_text(_plain(children[1:close]))
+    close_line = sum(1 for t in children[:close] if t.type in ("softbreak", "hardbreak"))
+    rest_of_line = _plain(_split_lines(children[close + 1 :])[0]).strip()
+    if rest_of_line.startswith("?") and not rest_of_line.strip(" ?:"):
+        question += " ?"  # **Faut-il une photo** ?
+    if not question or not (
+        _ENDS_WITH_QUESTION_MARK.search(question) or (not rest_of_line and looks_like_question(question))
+    ):
+        return None
+    q_end = start + close_line + 1
+    head_rest = None
+    if rest_of_line.strip(" ?:"):  # the answer starts on the question's own line
+        source = lines[q_end - 1] if q_end - 1 < len(lines) else ""
+        m = _QUESTION_MARK_THEN_CLOSE.search(source)
+        if m:
+            head_rest = source[m.end() :].lstrip(" :")
+    body_start = q_end - 1 if head_rest else q_end
+    return _Node(BOLD_LEVEL, question, start, q_end, body_start, head_rest=head_rest, bold=True)
+
+
+def _labelled_node(start: int, per_line: list[list[Token]], label_end: int | None) -> _Node | None:
+    """``**Question :** … ?`` then ``**Réponse :** …`` (in the same paragraph or the next)."""
+    texts = [_plain(t) for t in per_line]
+    if label_end is not None:
+        texts[0] = _plain(per_line[0][label_end:]).lstrip(" :")
+    else:
+        texts[0] = _QUESTION_LABEL_PREFIX.sub("", texts[0], count=1)
+    answer_at = next((k for k in range(1, len(texts)) if _ANSWER_LABEL_PLAIN.match(texts[k])), len(texts))
+    question = _question_text(" ".join(texts[:answer_at]))
+    if not question:
+        return None
+    q_end = start + answer_at
+    return _Node(BOLD_LEVEL, question, start, q_end, q_end, bold=True)
+
+
+# --- inline helpers --------------------------------------------------------------------
+
+
+def _inline_children(content: str, env: dict) -> list[Token]:
+    """The inline tokens of a heading's or paragraph's content."""
+    if not content:
+        return []
+    parsed = _inline_parser().parseInline(content, dict(env))
+    children = parsed[0].children if parsed else None
+    return [t for t in (children or []) if not (t.type == "text" and t.content == "")]
+
+
+def _split_lines(children: list[Token]) -> list[list[Token]]:
+    """Inline tokens grouped by source line (split on soft and hard breaks)."""
+    out: list[list[Token]] = [[]]
+    for tok in children:
+        if tok.type in ("softbreak", "hardbreak"):
+            out.append([])
+        else:
+            out[-1].append(tok)
+    return out
+
+
+def _matching_close(tokens: list[Token]) -> int | None:
+    """Index of the ``strong_close`` that closes ``tokens[0]`` (a ``strong_open``)."""
+    if not tokens or tokens[0].type != "strong_open":
+        return None
+    depth = 0
+    for k, tok in enumerate(tokens):
+        if tok.type == "strong_open":
+            depth += 1
+        elif tok.type == "strong_close":
+            depth -= 1
+            if depth == 0:
+                return k
+    return None
+
+
+def _plain(tokens: Iterable[Token]) -> str:
+    """Readable text of inline tokens: markup dropped, breaks as spaces."""
+    parts: list[str] = []
+    for tok in tokens:
+        if tok.type in ("text", "code_inline", "text_special"):
+            parts.append(tok.content)
+        elif tok.type == "image":
+            parts.append(tok.content)
+        elif tok.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return "".join(parts)
+
+
+def _question_text(text: str) -> str:
+    """Collapse spaces and drop a leading number or ``Q :`` label."""
+    text = _SPACES.sub(" ", text).strip()
+    stripped = _NUMBERING.sub("", text, count=1).strip()
+    return stripped or text
+
+
+# --- structure --------------------------------------------------------------------------
+
+
+def _link_tree(nodes: list[_Node], n_lines: int) -> None:
+    """Give every node its children and the line where its section ends."""
+    stack: list[_Node] = []
+    for node in nodes:
+        while stack and stack[-1].level >= node.level:
+            stack.pop().section_end = node.start
+        if stack:
+            stack[-1].children.append(node)
+        stack.append(node)
+    for node in stack:
+        node.section_end = n_lines
+
+
+def _roots(nodes: list[_Node]) -> list[_Node]:
+    children = {id(c) for n in nodes for c in n.children}
+    return [n for n in nodes if id(n) not in children]
+
+
+def _find_title(nodes: list[_Node]) -> _Node | None:
+    """The first H1 when it heads the document: it holds the questions, other H1s don't."""
+    if not nodes or nodes[0].level != 1 or not nodes[0].text:
+        return None
+    first = nodes[0]
+    other_h1 = [n for n in nodes[1:] if n.level == 1]
+    if first.children:
+        return None if any(n.children for n in other_h1) else first
+    if len(nodes) == 1 and not first.question_shaped:
+        return first  # a lone non-question H1: the title of a document with no question
+    return None
+
+
+def _walk(nodes: list[_Node], title: _Node | None, state: _State) -> None:
+    roots = _roots(nodes)
+    first_start = roots[0].start if roots else len(state.lines)
+    _mark(state, 0, first_start, "intro")
+    for root in roots:
+        if root is title:
+            _mark(state, root.start, root.end, "title")
+            intro_end = root.children[0].start if root.children else root.section_end
+            _mark(state, root.body_start, intro_end, "intro")
+            for child in root.children:
+                _visit(child, None, state)
+        else:
+            _visit(root, None, state)
+
+
+def _visit(node: _Node, topic: str | None, state: _State) -> None:
+    """Classify one node (thread, topic, or nothing) and recurse into its kept children."""
+    kids = node.children
+    if node.question_shaped and kids and node.text:
+        if _region(state, node, kids[0].start):
+            kids = [k for k in kids if not k.bold]  # bold examples inside an answer
+        if not any(k.question_shaped for k in kids):
+            kids = []  # "#### Exemple" under a question: part of its answer
+    own_end = kids[0].start if kids else node.section_end
+    region = _region(state, node, own_end)
+
+    if not node.text:
+        _mark(state, node.start, node.end, "heading")
+        _mark(state, node.body_start, own_end, "other")
+    elif not kids:
+        if region and _is_toc(state.lines, node.body_start, own_end):
+            _mark(state, node.start, own_end, "toc")
+        elif region or node.question_shaped:
+            state.found.append((node, region, topic))
+        else:
+            _mark(state, node.start, node.end, "heading")
+    elif region and node.question_shaped:
+        state.found.append((node, region, topic))
+    else:
+        _mark(state, node.start, node.end, "topic")
+        _mark(state, node.body_start, own_end, "intro")
+    for child in kids:
+        _visit(child, node.text or topic, state)
+
+
+def _region(state: _State, node: _Node, end: int) -> tuple[int, int, str] | None:
+    """The answer after ``node`` up to ``end``: (first line, last line, text), 0-based, or None."""
+    lines = state.lines
+    entries: list[tuple[int, str]] = []
+    for i in range(node.body_start, min(end, len(lines))):
+        text = node.head_rest if (i == node.body_start and node.head_rest is not None) else lines[i]
+        entries.append((i, text))
+
+    def blank(entry: tuple[int, str]) -> bool:
+        return not entry[1].strip() or entry[0] in state.separators
+
+    lo, hi = 0, len(entries)
+    while lo < hi:
+        while lo < hi and blank(entries[lo]):
+            lo += 1
+        while hi > lo and blank(entries[hi - 1]):
+            hi -= 1
+        if lo < hi and _ANSWER_LABEL_SOURCE.match(entries[lo][1]):
+            rest = _ANSWER_LABEL_SOURCE.sub("", entries[lo][1], count=1)
+            entries[lo] = (entries[lo][0], rest)
+            if not rest.strip():
+                state.kinds.setdefault(entries[lo][0], "label")
+                continue
+        break
+    if lo >= hi:
+        return None
+    kept = entries[lo:hi]
+    return kept[0][0], kept[-1][0], "\n".join(t for _, t in kept)
+
+
+def _is_toc(lines: list[str], start: int, end: int) -> bool:
+    """A body made only of list items that are links: a table of contents."""
+    body = [line for line in lines[start:end] if line.strip()]
+    return bool(body) and all(_TOC_LINE.match(line) for line in body)
+
+
+def _mark(state: _State, start: int, end: int, kind: str) -> None:
+    for i in range(max(start, 0), min(end, len(state.lines))):
+        if state.lines[i].strip():
+            state.kinds.setdefault(i, kind)
+
+
+def _author_in_intro(lines: list[str], fm_end: int, nodes: list[_Node], title: _Node | None) -> str | None:
+    """The expert named before the first question (``Rédigé par Claire Martin``), if any."""
+    if title is not None:
+        end = title.children[0].start if title.children else title.section_end
+    else:
+        end = nodes[0].start if nodes else len(lines)
+    intro = "\n".join(lines[fm_end : min(end, fm_end + 200)])
+    m = _AUTHOR_IN_INTRO.search(intro)
+    return m.group(1).strip() if m else None
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+def _build_threads(state: _State, source: str) -> list[Thread]:
+    threads: list[Thread] = []
+    for node, region, topic in sorted(state.found, key=lambda f: f[0].start):
+        question = Question(text=node.text, speaker=None, line=node.start + 1)
+        answer = None
+        if region is not None:
+            first, last, text = region
+            answer = Answer(text=text, speaker=state.expert, start_line=first + 1, end_line=last + 1)
+        threads.append(make_thread(source, len(threads), [question], answer, topic))
+    return threads
+
+
+def _skipped_lines(state: _State, threads: list[Thread]) -> list[Skipped]:
+    """Every non-blank line that no thread covers, with why it was left out."""
+    covered: set[int] = set()
+    for t in threads:
+        for q in t.questions:
+            covered.add(q.line - 1)
+        if t.answer is not None:
+            covered.update(range(t.answer.start_line - 1, t.answer.end_line))
+    question_spans = {node.start: node.end for node, _, _ in state.found}
+    for start, end in question_spans.items():
+        covered.update(range(start, end))
+    out: list[Skipped] = []
+    for i, line in enumerate(state.lines):
+        if i in covered or not line.strip():
+            continue
+        kind = state.kinds.get(i) or ("separator" if i in state.separators else "other")
+        out.append(Skipped(line=i + 1, kind=kind))
+    return out

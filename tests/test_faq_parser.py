@@ -1,0 +1,359 @@
+"""Markdown FAQ parser: threads, topics, line numbers and Markdown kept in answers."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chatkb.errors import NoQuestionsError
+from chatkb.faq import looks_like_question, parse_markdown
+from chatkb.parse import detect_format, parse_bytes, parse_file, require_threads
+from chatkb.records import Document
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CANDIDATURE = FIXTURES / "faq-candidature.md"
+SALAIRE = FIXTURES / "faq-salaire-gras.md"
+RECONVERSION = FIXTURES / "faq-reconversion.md"
+ALL_FIXTURES = [CANDIDATURE, SALAIRE, RECONVERSION]
+
+
+def parse(path: Path) -> Document:
+    return parse_markdown(path.read_text(encoding="utf-8"), path.name)
+
+
+def shape(doc: Document) -> list[tuple]:
+    """(question line, question text, topic, answer start, answer end) for each thread."""
+    out = []
+    for t in doc.threads:
+        assert len(t.questions) == 1
+        q = t.questions[0]
+        a = t.answer
+        out.append((q.line, q.text, t.topic, a.start_line if a else None, a.end_line if a else None))
+    return out
+
+
+def file_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").split("\n")
+
+
+# --- fixture 1: H1 title, intro, H2 topics, H3 questions ------------------------------
+
+
+def test_candidature_threads_exact():
+    doc = parse(CANDIDATURE)
+    assert doc.format == "markdown"
+    assert shape(doc) == [
+        (8, "Faut-il mettre une photo sur son CV ?", "Le CV", 10, 11),
+        (13, "Combien de pages pour un CV", "Le CV", 15, 16),
+        (18, "Les trous dans le parcours", "Le CV", 20, 21),
+        (27, "Est-elle encore utile ?", "La lettre de motivation", 29, 30),
+        (32, "Que dire dans le premier paragraphe ?", "La lettre de motivation", None, None),
+        (36, "Comment se préparer à un entretien d'embauche ?", "L'entretien", 38, 39),
+        (41, "La question des prétentions salariales", "L'entretien", 43, 43),
+    ]
+    assert [t.position for t in doc.threads] == list(range(7))
+
+
+def test_candidature_title_intro_and_expert():
+    doc = parse(CANDIDATURE)
+    assert doc.title == "FAQ : réussir sa candidature"
+    assert doc.expert == "Claire Martin"
+    assert {t.answer.speaker for t in doc.threads if t.answer} == {"Claire Martin"}
+    assert all(q.speaker is None for t in doc.threads for q in t.questions)
+    skipped = {s.line: s.kind for s in doc.skipped}
+    assert skipped == {1: "title", 3: "intro", 4: "intro", 6: "topic", 23: "topic", 25: "intro", 34: "topic"}
+    # Neither the title, the intro nor a topic's own intro is a thread.
+    texts = " ".join(t.question_text + (t.answer.text if t.answer else "") for t in doc.threads)
+    assert "ateliers" not in texts and "PME" not in texts
+
+
+def test_heading_without_answer_gives_thread_with_no_answer():
+    doc = parse(CANDIDATURE)
+    empty = [t for t in doc.threads if t.answer is None]
+    assert [t.questions[0].text for t in empty] == ["Que dire dans le premier paragraphe ?"]
+    assert doc.threads[4].to_dict()["answer"] is None
+
+
+def test_answers_are_exact_source_slices():
+    for path in (CANDIDATURE, RECONVERSION):
+        lines = file_lines(path)
+        for t in parse(path).threads:
+            if t.answer:
+                assert t.answer.text == "\n".join(lines[t.answer.start_line - 1 : t.answer.end_line])
+
+
+# --- fixture 2: **Question ?** paragraphs ---------------------------------------------
+
+
+def test_bold_questions_threads_exact():
+    doc = parse(SALAIRE)
+    assert doc.title == "Salaire et télétravail : vos questions"
+    assert doc.expert is None
+    assert shape(doc) == [
+        (7, "Quand parler de salaire pendant le recrutement ?", "Négocier son salaire", 9, 10),
+        (12, "Comment connaître le salaire du marché ?", "Négocier son salaire", 13, 14),
+        (16, "Peut-on renégocier après avoir accepté ?", "Négocier son salaire", 16, 17),
+        (19, "Comment réagir à une offre trop basse", "Négocier son salaire", 21, 22),
+        (26, "Puis-je demander du télétravail dès l'entretien ?", "Le télétravail", 27, 28),
+        (30, "Combien de jours de télétravail sont courants ?", "Le télétravail", 32, 35),
+    ]
+    assert {s.line: s.kind for s in doc.skipped} == {1: "title", 3: "intro", 5: "topic", 24: "topic"}
+
+
+def test_bold_question_with_answer_on_the_same_line():
+    t = parse(SALAIRE).threads[2]
+    assert t.answer.text == (
+        "C'est délicat : mieux vaut\n"
+        "négocier avant la signature, en incluant les avantages (primes, tickets restaurant)."
+    )
+
+
+def test_bold_question_with_answer_on_the_next_line_of_the_paragraph():
+    t = parse(SALAIRE).threads[1]
+    assert t.answer.text.startswith("Consultez les études de rémunération")
+
+
+def test_question_and_answer_labels():
+    t = parse(SALAIRE).threads[4]
+    assert t.answer.text == "Oui, mais présentez-le comme une modalité d'organisation,\npas comme une condition."
+    doc = parse_markdown("**Question :** Puis-je\nrefuser une offre ?\n\n**Réponse :**\nOui, poliment.\n", "q.md")
+    assert shape(doc) == [(1, "Puis-je refuser une offre ?", None, 5, 5)]
+    assert {s.line: s.kind for s in doc.skipped} == {4: "label"}
+
+
+def test_bold_text_that_is_not_a_question_stays_in_the_answer():
+    t = parse(SALAIRE).threads[5]
+    assert t.answer.text.endswith("**À retenir** : le télétravail se négocie comme le salaire.")
+
+
+# --- fixture 3: setext headings, front matter, rich Markdown ---------------------------
+
+
+def test_reconversion_threads_exact():
+    doc = parse(RECONVERSION)
+    assert doc.title == "Reconversion professionnelle"  # setext H1
+    assert doc.expert == "Karim Benali"  # front matter
+    assert shape(doc) == [
+        (14, "Comment financer une formation de reconversion ?", "Financer sa formation", 16, 23),
+        (27, "Quelles étapes suivre ?", "Financer sa formation", 29, 35),
+        (40, "Reconversion vers le développement web", "Changer de métier", 42, 49),
+        (51, "Faut-il reprendre des études longues ?", "Changer de métier", None, None),
+    ]
+    skipped = {s.line: s.kind for s in doc.skipped}
+    assert skipped == {
+        1: "front_matter", 2: "front_matter", 3: "front_matter", 4: "front_matter",
+        6: "title", 7: "title", 9: "intro", 11: "topic", 12: "topic",
+        25: "separator", 37: "topic", 38: "topic",
+    }
+
+
+def test_markdown_is_kept_in_answers():
+    threads = parse(RECONVERSION).threads
+    first = threads[0].answer.text
+    assert "- le **Compte personnel de formation** (CPF), consultable sur" in first
+    assert "[moncompteformation.gouv.fr](https://www.moncompteformation.gouv.fr)" in first
+    assert "- le *projet de transition professionnelle* (PTP) ;" in first
+    assert "> Conseil : vérifiez vos droits" in first
+    assert "---" not in first  # the separator after the answer is trimmed
+    assert "2. Valider le projet par une **enquête métier**." in threads[1].answer.text
+    code = threads[2].answer.text
+    assert '```python\n# ceci n\'est pas un titre\nprint("Bonjour le monde")\n```' in code
+
+
+def test_sub_heading_under_a_question_is_part_of_its_answer():
+    answer = parse(RECONVERSION).threads[1].answer.text
+    assert "#### Exemple" in answer
+    assert answer.endswith("a suivi ce parcours en dix-huit mois.")
+
+
+def test_hash_in_code_block_is_not_a_heading():
+    questions = [t.question_text for t in parse(RECONVERSION).threads]
+    assert not any("titre" in q for q in questions)
+
+
+# --- line endings, BOM, detection ------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ALL_FIXTURES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("newline", ["\r\n", "\r"], ids=["crlf", "cr"])
+def test_crlf_and_cr_give_the_same_threads(path, newline):
+    lf = parse(path)
+    data = path.read_bytes().replace(b"\n", newline.encode())
+    other = parse_bytes(data, path.name)
+    assert other.format == "markdown"
+    assert [t.to_dict() for t in other.threads] == [t.to_dict() for t in lf.threads]
+    assert other.skipped == lf.skipped
+    assert all("\r" not in t.answer.text for t in other.threads if t.answer)
+
+
+@pytest.mark.parametrize("path", ALL_FIXTURES, ids=lambda p: p.stem)
+def test_utf8_bom_is_ignored(path):
+    lf = parse(path)
+    doc = parse_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"), path.name)
+    assert doc.title == lf.title
+    assert [t.to_dict() for t in doc.threads] == [t.to_dict() for t in lf.threads]
+
+
+def test_bom_in_text_is_ignored():
+    doc = parse_markdown("\ufeff# Titre\n\n## Faut-il une photo ?\nNon.\n", "b.md")
+    assert doc.title == "Titre"
+    assert shape(doc) == [(3, "Faut-il une photo ?", None, 4, 4)]
+
+
+def test_markdown_without_heading_gives_no_thread():
+    text = "Quelques notes sur la recherche d'emploi.\n\nPas de titre, pas de question ?\n"
+    doc = parse_bytes(text.encode(), "notes.md")
+    assert doc.format == "markdown"
+    assert doc.threads == ()
+    assert {s.kind for s in doc.skipped} == {"intro"}
+    with pytest.raises(NoQuestionsError):
+        require_threads(doc)
+
+
+def test_detect_format():
+    chat = "Modérateur : Bonjour à tous\nJulie : Comment faire ?\nIl faut commencer par…\n"
+    assert detect_format("faq.md", chat) == "markdown"
+    assert detect_format("FAQ.MARKDOWN", "x") == "markdown"
+    md_txt = "# FAQ\n\n## Faut-il une photo ?\nNon.\n\n## Combien de pages ?\nUne.\n"
+    assert detect_format("faq.txt", md_txt) == "markdown"
+    bold_txt = "**Faut-il une photo ?**\nNon.\n\n**Combien de pages ?**\nUne.\n"
+    assert detect_format("faq.txt", bold_txt) == "markdown"
+    assert detect_format("chat.txt", chat) == "chat"
+    doc = parse_bytes(md_txt.encode(), "faq.txt")
+    assert doc.format == "markdown"
+    assert shape(doc) == [(3, "Faut-il une photo ?", None, 4, 4), (6, "Combien de pages ?", None, 7, 7)]
+
+
+def test_parse_file_and_json_round_trip():
+    doc = parse_file(CANDIDATURE, format="markdown")
+    d = doc.to_dict()
+    assert d["format"] == "markdown" and d["title"] == "FAQ : réussir sa candidature"
+    assert d["threads"][0]["topic"] == "Le CV"
+    assert d["threads"][0]["questions"] == [
+        {"speaker": None, "text": "Faut-il mettre une photo sur son CV ?", "line": 8}
+    ]
+    assert [t.to_dict() for t in Document.from_dict(d).threads] == d["threads"]
+
+
+def test_thread_ids_are_stable():
+    a, b = parse(SALAIRE), parse(SALAIRE)
+    assert [t.id for t in a.threads] == [t.id for t in b.threads]
+    assert len({t.id for t in a.threads}) == len(a.threads)
+    assert a.threads[0].id.startswith("faq-salaire-gras-0-")
+
+
+# --- structure rules on small documents --------------------------------------------------
+
+
+def test_topic_is_the_nearest_heading_holding_questions():
+    text = "# Guide\n\n## Le CV\n\n### La photo\n\nFacultative.\n\n## Conclusion\n\nBonne recherche !\n"
+    doc = parse_markdown(text, "g.md")
+    assert doc.title == "Guide"
+    # A heading with a body and no sub-question is a thread too ("Conclusion").
+    assert shape(doc) == [(5, "La photo", "Le CV", 7, 7), (9, "Conclusion", None, 11, 11)]
+
+
+def test_several_h1_holding_questions_are_topics_not_title():
+    doc = parse_markdown("# Le CV\n## Une photo ?\nNon.\n# L'entretien\n## Quelle tenue ?\nSobre.\n", "t.md")
+    assert doc.title is None
+    assert shape(doc) == [(2, "Une photo ?", "Le CV", 3, 3), (5, "Quelle tenue ?", "L'entretien", 6, 6)]
+
+
+def test_lone_h1():
+    doc = parse_markdown("# Mes notes\n\nDu texte.\n", "n.md")
+    assert (doc.title, doc.threads) == ("Mes notes", ())
+    doc = parse_markdown("# Comment négocier son salaire ?\n\nAvec des chiffres.\n", "n.md")
+    assert shape(doc) == [(1, "Comment négocier son salaire ?", None, 3, 3)]
+
+
+def test_flat_h2_questions_under_title_have_no_topic():
+    doc = parse_markdown("# FAQ\n\nIntro.\n\n## 1. Faut-il une photo ?\nNon.\n\n## Q2 : Le salaire\nÀ négocier.\n", "f.md")
+    assert shape(doc) == [(5, "Faut-il une photo ?", None, 6, 6), (8, "Le salaire", None, 9, 9)]
+
+
+def test_bold_examples_inside_an_answer_are_not_questions():
+    text = (
+        "### Quelles questions pose le recruteur ?\nVoici les classiques.\n\n"
+        "**Parlez-moi de vous ?**\nRestez bref.\n"
+    )
+    doc = parse_markdown(text, "e.md")
+    assert shape(doc) == [(1, "Quelles questions pose le recruteur ?", None, 2, 5)]
+
+
+def test_heading_without_body_over_bold_questions_is_their_topic():
+    text = "## Les questions pièges\n\n**Parlez-moi de vous ?**\nRestez bref.\n\n**Pourquoi vous ?**\nVos atouts.\n"
+    doc = parse_markdown(text, "e.md")
+    assert shape(doc) == [
+        (3, "Parlez-moi de vous ?", "Les questions pièges", 4, 4),
+        (6, "Pourquoi vous ?", "Les questions pièges", 7, 7),
+    ]
+
+
+def test_mix_of_headings_and_bold_questions():
+    text = (
+        "## Le CV\n\n**Faut-il une photo ?**\nNon.\n\n### Et la date de naissance ?\nInutile.\n\n"
+        "## L'entretien\n\n**Quelle tenue choisir ?** Sobre.\n"
+    )
+    assert shape(parse_markdown(text, "m.md")) == [
+        (3, "Faut-il une photo ?", "Le CV", 4, 4),
+        (6, "Et la date de naissance ?", "Le CV", 7, 7),
+        (11, "Quelle tenue choisir ?", "L'entretien", 11, 11),
+    ]
+
+
+def test_table_of_contents_is_skipped():
+    text = "## Sommaire\n\n- [Le CV](#le-cv)\n- [Entretien](#entretien)\n\n## Le CV\n\nTexte.\n"
+    doc = parse_markdown(text, "s.md")
+    assert shape(doc) == [(6, "Le CV", None, 8, 8)]
+    assert {s.line: s.kind for s in doc.skipped} == {1: "toc", 3: "toc", 4: "toc"}
+
+
+def test_empty_and_non_question_headings_without_body():
+    doc = parse_markdown("#\n\n## Contact\n\n## Combien de temps dure la période d'essai\n", "h.md")
+    assert shape(doc) == [(5, "Combien de temps dure la période d'essai", None, None, None)]
+
+
+def test_looks_like_question():
+    for text in ("Faut-il une photo", "Comment négocier", "Y a-t-il un âge limite", "Qu'attend le recruteur",
+                 "Est-ce utile", "Le salaire ?"):
+        assert looks_like_question(text), text
+    for text in ("Le CV", "Quelques conseils", "Commentaires", "Conclusion", "Attention"):
+        assert not looks_like_question(text), text
+
+
+# --- robustness and speed ---------------------------------------------------------------
+
+_PIECES = st.sampled_from([
+    "# ", "## ", "### ", "**", "__", "?", "\n", "\r\n", "\r", "---", "===", "- ", "1. ", "> ", "```",
+    "    ", "Question :", "**Réponse :**", "[a](b)", "`c`", "Faut-il", "Comment", "texte", " ",
+    "\ufeff", "\x00", "\u2028", "\t", "<div>", "*", "é", "[x]: /u",
+])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(st.lists(_PIECES, max_size=60).map("".join), st.text(max_size=300)))
+def test_never_raises_and_line_numbers_hold(text):
+    doc = parse_markdown(text, "fuzz.md")
+    lines = re.split(r"\r\n|\r|\n", text[1:] if text.startswith("\ufeff") else text)
+    for t in doc.threads:
+        assert all(1 <= q.line <= len(lines) and q.text.strip() for q in t.questions)
+        if t.answer:
+            a = t.answer
+            assert 1 <= a.start_line <= a.end_line <= len(lines)
+            assert a.text.strip() and a.text.count("\n") == a.end_line - a.start_line
+    assert all(1 <= s.line <= len(lines) for s in doc.skipped)
+
+
+def test_one_megabyte_faq_is_fast():
+    base = "".join(p.read_text(encoding="utf-8") for p in ALL_FIXTURES)
+    text = (base * (1_000_000 // len(base) + 1))[:1_000_000]
+    start = time.perf_counter()
+    doc = parse_markdown(text, "big.md")
+    elapsed = time.perf_counter() - start
+    assert len(doc.threads) > 4000
+    assert elapsed < 2.0, f"{elapsed:.2f} s"  # about 0.5 s on the dev machine
