@@ -1,0 +1,1000 @@
+"""Chat transcript parser: lines of a chat export -> threads (questions + expert answer).
+
+How a transcript is read, in five passes:
+
+1. **Lines.** Each line loses its timestamp (``[14:02]``, ``14:02 -``, ``[14:02:33]``,
+   ``Paul (14:02) :``) and, when it has one, its ``prefix :`` is set apart.
+2. **Speaker or label?** A prefix may be a speaker (``D.Peixoto : …``) or a label inside an
+   answer (``Mon conseil : …``, ``4ème étape : …``, ``Attention : …``). This is decided from
+   evidence, never from the words of one file: the prefix's linguistic shape (a French
+   determiner, pronoun or ordinal starts a noun phrase, not a name; lowercase, digits, dots,
+   inner capitals and several capitalised words make a pseudo or a name), the text after it
+   (a greeting, a question or a first-person request is a participant speaking), whether
+   the prefix also speaks elsewhere, whether the file is timestamped (a line without a
+   timestamp continues the message above), and the neighbouring lines.
+3. **Who is the expert?** From a role label (``Nathalie Roche (consultante)``), ``R :`` /
+   ``Réponse :`` markers, the name given in the intro ("nous avons le plaisir d'accueillir
+   X"), or else the speaker who answers others' questions and writes most. The layout
+   follows: either the expert speaks with a prefix (unprefixed lines continue the message
+   above) or, as in the Apec export, the expert's lines carry no prefix. A second look
+   then turns quiet one-word prefixes inside a running answer (``Linkedin : …``) and
+   header lines before the first question (``Date : …``) back into plain text.
+4. **Messages.** Lines are grouped into messages; a lowercase line after a comma is joined
+   to the line above.
+5. **Threads.** Participants' messages that are not greetings/thanks/chit-chat are
+   questions; consecutive questions share the expert answer that follows them. Moderator
+   announcements, the preamble and the expert's greeting are skipped with a kind.
+
+The parser never raises on text input and runs in linear time.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from .records import Answer, Document, Question, Skipped, Thread, make_thread
+
+__all__ = ["parse_chat"]
+
+# --------------------------------------------------------------------------- text helpers
+
+
+_COMBINING = re.compile(r"[\u0300-\u036f]")
+_PUNCT_FOLD = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00a0": " ", "\u202f": " "})
+
+
+@lru_cache(maxsize=32768)
+def _fold(text: str) -> str:
+    """Lowercase, accent-free, straight apostrophes; same length as ``text`` for French.
+
+    (NFD splits "é" into "e" + a combining accent, which is then dropped; callers that
+    slice the original text with positions found in the folded one check the lengths.)
+    """
+    if text.isascii():
+        return text.lower()
+    return _COMBINING.sub("", unicodedata.normalize("NFD", text)).translate(_PUNCT_FOLD).lower()
+
+
+def _words(folded: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+(?:['-][a-z0-9]+)*", folded)
+
+
+# Closed grammatical classes of French: a prefix starting with one of these is a phrase
+# ("Mon conseil", "En résumé", "Pour aller plus loin"), not somebody's name.
+_FUNCTION_WORDS = frozenset(
+    """le la les l un une des du de d mon ma mes ton ta tes son sa ses notre nos votre vos
+    leur leurs ce cet cette ces c ca cela ceci tout toute tous toutes chaque quelques
+    plusieurs certains certaines aucun aucune nul en au aux a pour par sur sous dans avec
+    sans selon apres avant entre vers chez contre et ou mais donc car or ni si quand comme
+    que qu qui quoi quel quelle quels quelles il elle ils elles on je j nous vous tu y voici
+    voila dont ne n pas plus moins tres bien autre autres meme ensuite enfin puis alors aussi
+    sinon bref concretement personnellement perso franchement finalement ainsi surtout
+    d'abord dabord deja encore toujours jamais parfois souvent oui non ok""".split()
+)
+_NAME_PARTICLES = frozenset("de du des d le la van von der di da dos del".split())
+# Generic labels that open a line of advice or a header field (metadiscourse), any topic.
+_LABEL_NOUNS = frozenset(
+    """attention exemple exemples ex astuce astuces conseil conseils remarque rq important
+    importante rappel note nb ps resume conclusion objectif objectifs definition avantage
+    avantages inconvenient inconvenients bonus info infos information precision piege
+    erreur erreurs solution solutions methode etape regle principe alternative option
+    source sources lien liens site resultat idee cle vigilance recommandation strategie
+    priorite point theme sujet date lieu heure horaire duree titre format contexte probleme
+    constat enjeu bilan synthese verdict pourquoi comment cas mise
+    """.split()
+)
+_ORDINAL = re.compile(
+    r"^(?:\d+\s*(?:e|er|ere|re|eme|ieme|nd|nde|d|de|o|°|st|th)"
+    r"|premier|premiere|second|seconde|dernier|derniere|[a-z]+iemes?)$"
+)
+_MODERATOR_ROLE = re.compile(
+    r"^(?:(?:le|la|l')\s*)?(?:moderat\w*|modo|admin\w*|animat\w*|organisat\w*|community manager)$"
+)
+_EXPERT_ROLE = re.compile(
+    r"^(?:(?:l'|le|la)\s*)?(?:expert\w*|consultant\w*|conseill\w*|coach\w*|intervenant\w*|invite\w*"
+    r"|specialiste\w*|psycholog\w*|recrut\w*|drh|rh|avocat\w*|juriste|format(?:eur|rice)\w*"
+    r"|charge\w* (?:de|d')\s?\w+.*|responsable\w*.*|direct(?:eur|rice)\w*.*|chasseu\w*.*)$"
+)
+_ORG_ROLE = re.compile(r"^(?:apec|pole emploi|france travail|cabinet .*|[A-Z]{2,6})$")
+_QMARK = re.compile(r"^(?:q|question)\s*(?:n\s*°?\s*)?\d*\s*\.?$")
+_RMARK = re.compile(r"^(?:r|rep|reponse)\s*\d*\s*\.?$")
+_RELAY = re.compile(
+    r"^(?:(?:une|la|l')\s+)?(?:autre\s+|nouvelle\s+|derniere\s+)?question\s+(?:suivante\s+)?"
+    r"(?:de|d'|posee\s+par|from)\s*(?P<name>[^\s:,].{0,40}?)\s*(?:,[^:]{0,40})?$"
+)
+_RELAY_BODY = re.compile(
+    r"^(?:(?:une|la|l')\s+)?(?:autre\s+|nouvelle\s+|derniere\s+)?question\s+(?:de|d'|posee\s+par)\s*"
+    r"(?P<name>[^\s:,][^:,]{0,40}?)\s*(?:,[^:]{0,40})?\s*:\s*(?P<q>\S.*)$"
+)
+_ASKS_BODY = re.compile(r"^(?P<name>[^\s:,][^:,]{0,30}?)\s+(?:nous\s+|vous\s+)?demande\s*(?::\s*)?(?P<q>\S.*)$")
+_ASKS_PREFIX = re.compile(
+    r"^(?P<name>[^\s].{0,30}?)\s+(?:nous\s+|vous\s+)?"
+    r"(?:demande|aimerait savoir|voudrait savoir|souhaite savoir|s'interroge)$"
+)
+_NEXT_QUESTION = re.compile(
+    r"^(?:(?:une|la)\s+)?(?:autre|nouvelle|derniere|prochaine)\s+question$|^question\s+suivante$"
+)
+_ANSWER_BY = re.compile(r"^(?:la\s+)?(?:reponse|rep)\s+(?:de|d')\s*(?P<name>.+)$")
+
+_TIME = r"(?:[01]?\d|2[0-3])\s?[:hH]\s?[0-5]\d(?:\s?:\s?[0-5]\d)?(?:\s?[AaPp]\.?[Mm]\.?)?"
+_DATE = r"(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}[\sT,]+)?"
+_TS_BRACKET = re.compile(r"^\s*[\[(]\s*" + _DATE + _TIME + r"\s*[\])]\s*(?:[-–—|>:]\s*)?")
+_TS_DASH = re.compile(r"^\s*" + _DATE + _TIME + r"\s*(?:[-–—|>]|:(?=\s))\s*")
+_TS_BARE = re.compile(r"^\s*" + _DATE + _TIME + r"\s+(?=\S)")
+_TS_FIRST = frozenset("[(0123456789")
+_TS_IN_PREFIX = re.compile(r"\s*[\[(]\s*" + _DATE + _TIME + r"\s*[\])]\s*")
+_BULLET = re.compile(r"^(?:[-–—•·*+>▪◦]|\d{1,2}[.)]|[a-z][)])\s")
+_PREFIX = re.compile(r"^(?P<pre>(?:[^:]|(?<=\d):(?=\d)){1,80}?)(?:\s*:(?=\s|$)|\s+:)\s*(?P<body>.*)$")
+_IRC = re.compile(r"^<(?P<pre>[^<>]{1,40})>\s*(?P<body>.*)$")
+_SAYS = re.compile(r"\s+(?:a\s+)?(?:dit|ecrit|says|said|wrote)$")
+
+_INTERROGATIVE = re.compile(
+    r"^(?:\W*)(?:comment|pourquoi|quel|quelle|quels|quelles|combien|est-ce|est ce|qu'est|que faire"
+    r"|faut-il|peut-on|dois-je|puis-je|ou trouver|existe-t-il|y a-t-il|pouvez-vous|pourriez|avez-vous"
+    r"|auriez|vaut-il|serait-il|doit-on|quand|lequel|laquelle|lesquels)\b"
+)
+_REQUEST = re.compile(
+    r"\b(?:je (?:voudrais|veux|souhaite\w*|aimerais|cherche|recherche|me demande|m'interroge|hesite"
+    r"|n'arrive pas|ne sais pas|ne trouve pas)|j'(?:aimerais|hesite|ai une question|ai besoin"
+    r"|ai deux questions|ai plusieurs questions|aurais)|est-ce|pouvez-vous|pourriez-vous|auriez-vous"
+    r"|que pensez-vous|qu'en pensez|savoir (?:si|comment|quel|quand|ou|pourquoi|combien)|connaitre"
+    r"|des conseils|un conseil|vos conseils|votre avis|que faire)\b"
+)
+_FIRST_PERSON = re.compile(r"^(?:(?:bonjour|bonsoir|salut|hello)\W+)?(?:je|j'|moi|me|nous|mon|ma|mes)\b")
+_QUESTION_WORD = re.compile(r"\b(?:comment faire|que faire|quels?|quelles?|pourquoi|combien|est-ce|faut-il|peut-on)\b")
+_GREETING = re.compile(
+    r"^\W*(?:bonjour|bonsoir|salut|hello|hi|hey|coucou|rebonjour|re|bienvenue|good (?:morning|afternoon|evening))\b"
+)
+_THANKS = re.compile(
+    r"^\W*(?:un (?:grand |immense )?merci|merci|mille mercis|thanks|thank you|thx|je vous remercie"
+    r"|nous vous remercions)\b"
+)
+_FAREWELL = re.compile(
+    r"^\W*(?:au revoir|a bientot|a plus|bonne (?:journee|soiree|fin de journee|continuation)|bye"
+    r"|a la prochaine|ciao)\b"
+)
+_CHITCHAT_WORDS = frozenset(
+    """ok oki okay d'accord daccord super genial top cool parfait oui non ouais lol mdr +1
+    moi aussi idem pareil meme question je suis la present presente hihi haha bravo
+    excellent tres bien clair entendu ah oh ben bon vu note avec plaisir de rien je vous en prie
+    merci beaucoup bonjour bonsoir salut hello coucou tous toutes a""".split()
+)
+_ANNOUNCE = re.compile(
+    r"\b(?:(?:le|ce|notre) chat\b|poser vos questions|posez vos questions|il (?:nous )?reste \d|derniere question"
+    r"|question suivante|fin (?:du|de ce|de notre) (?:chat|echange)|va commencer|est termine|touche a sa fin"
+    r"|plaisir d'accueillir|accueillons|bienvenue (?:a|dans|sur)|merci (?:a|de) (?:tous|toutes|vous tous)"
+    r"|merci pour vos questions|merci de votre participation|merci pour votre participation)"
+)
+_CLOSING = re.compile(
+    r"\b(?:a tous|a toutes|a vous tous|tout le monde|vos questions|votre participation|ce chat|le chat"
+    r"|cet echange|est termine|touche a sa fin)\b"
+)
+_SYSTEM = re.compile(  # applied to lowercased text (accents kept)
+    r"^\W*(?:\*{2,}|={2,}|-{3,})|\b(?:a rejoint|a quitt|vient de (?:se connecter|rejoindre|quitter)"
+    r"|s'est (?:connect|déconnect)|has (?:joined|left)\b)"
+)
+# What moderators say: welcome, start and end of the chat, the guest's introduction.
+_EVENT = re.compile(
+    r"accueill|bienvenue|recevons|va (?:commencer|debuter|demarrer)|pos(?:er|ez) vos questions"
+    r"|il (?:nous )?reste \d|est (?:maintenant )?termine"
+)
+_SOCIAL_REPLY = re.compile(r"^\W*(?:avec plaisir|de rien|je vous en prie|merci a vous|c'est moi qui)\b")
+_NAME = r"(?P<name>[A-ZÀ-ÖØ-Þ][\w'’.-]*(?:\s+(?:(?:de|du|des|d'|van|von|le|la)\s+)?[A-ZÀ-ÖØ-Þ][\w'’.-]*){0,3})"
+_INTRO = re.compile(
+    r"(?i:plaisir d['’]accueillir|joie d['’]accueillir|honneur d['’]accueillir|nous accueillons|accueillir"
+    r"|nous recevons|recevoir|en compagnie de|avec nous|notre (?:invitée?|experte?|intervenante?|consultante?)"
+    r"(?: du jour| d['’]aujourd['’]hui)?(?: est| sera)?\s*[,:]?)"
+    r"(?:\s+(?i:aujourd['’]hui|ce soir|ce matin|cet après-midi|parmi nous|avec nous),?)?\s+" + _NAME
+)
+_SELF_INTRO = re.compile(r"(?i:je suis|je m['’]appelle|mon nom est|ici)\s+" + _NAME)
+_TITLE = re.compile(
+    r"(?i:(?:re)?transcription|compte[- ]rendu|verbatim|r[ée]sum[ée])\s+(?i:int[ée]grale?\s+)?"
+    r"(?i:du|de la|de l['’]|des|de|d['’])\s*(?P<event>.+?)"
+    r"(?:\s+(?i:que|qu['’]|qui|ayant|organis\w+|anim\w+|du|de ce|tenu)\b.*?)?"
+    r"\s+(?i:sur|consacr[ée]e?s? (?:à|aux?)|autour d[eu]s?|à propos d[eu]s?|au sujet d[eu]s?)\s+"
+    r"(?P<topic>.+?)\s*[.!…]*$"
+)
+
+_EVENT_TITLE = re.compile(
+    r"(?P<event>(?i:chat|tchat|webinaire|session|permanence)\b[^,.!?:]{0,40}?)\s+"
+    r"(?i:consacr[ée]e?s? (?:à|aux?)|dédiée? (?:à|aux?)|autour d[eu]s?|sur)\s+(?P<topic>[^.!?]+)"
+)
+
+# --------------------------------------------------------------------------- records of the passes
+
+
+@dataclass
+class _Prefix:
+    """What a ``prefix :`` says on its own: its kind, the speaker it names, a shape score."""
+
+    kind: str  # "name" | "q" | "r" | "relay" | "expert" | "moderator"
+    name: str | None = None
+    key: str | None = None
+    shape: int = 0
+    role: str | None = None
+
+
+@dataclass
+class _Line:
+    """One non-blank line after timestamp and prefix analysis."""
+
+    no: int
+    text: str  # the line without its timestamp
+    ts: bool
+    prefix: _Prefix | None
+    body: str  # text after the prefix, when the prefix is a speaker
+    head: bool = False  # decided: the prefix is a speaker (or Q/R marker)
+    score: int = 0
+    cue: bool = False  # the text reads like a participant: greeting, question, first person
+    recurs: bool = False  # the prefix speaks elsewhere with such cues
+
+
+@dataclass
+class _Msg:
+    """A message: a head line and the lines that continue it."""
+
+    lines: list[int]
+    parts: list[str]
+    prefix: _Prefix | None
+    ts: bool
+    role: str = "none"  # participant | expert | moderator | none
+    cat: str = "skip"  # question | answer | skip
+    kind: str = "chitchat"
+    speaker: str | None = None
+    qtext: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(p for p in self.parts if p)
+
+    @property
+    def head_text(self) -> str:
+        return self.parts[0] if self.parts else ""
+
+
+@dataclass
+class _Open:
+    """A thread being assembled."""
+
+    questions: list[_Msg] = field(default_factory=list)
+    answer: list[_Msg] = field(default_factory=list)
+    social_since: bool = False  # a participant greeted/thanked after the answer began
+
+
+# --------------------------------------------------------------------------- pass 1: lines
+
+
+def _strip_timestamp(line: str, bare_ok: bool) -> tuple[bool, str]:
+    """Remove a leading timestamp; ``bare_ok`` allows ``14:02 pseudo : …`` (no bracket/dash)."""
+    if line.lstrip()[:1] not in _TS_FIRST:
+        return False, line.strip()
+    for rx in (_TS_BRACKET, _TS_DASH) + ((_TS_BARE,) if bare_ok else ()):
+        m = rx.match(line)
+        if m:
+            return True, line[m.end():].strip()
+    return False, line.strip()
+
+
+def _clean_name(pre: str) -> tuple[str, str | None, bool]:
+    """Strip markdown, 'dit', a timestamp and a role from a prefix: (name, role, had_ts)."""
+    name = pre.strip().strip("*_`\"' ").strip()
+    had_ts = False
+    m = _TS_IN_PREFIX.search(name)
+    if m:
+        had_ts = True
+        name = (name[: m.start()] + " " + name[m.end():]).strip()
+    sm = _SAYS.search(_fold(name))
+    if sm:
+        name = name[: sm.start()].strip()
+    role = None
+    rm = re.match(r"^(?P<n>.+?)\s*[(\[](?P<r>[^()\[\]]{1,50})[)\]]$", name)
+    if rm:
+        name, role = rm.group("n").strip(), rm.group("r").strip()
+    else:
+        rm = re.match(r"^(?P<n>.+?)\s*(?:,|\s[-–—|]\s)\s*(?P<r>.{2,50})$", name)
+        if rm and (_EXPERT_ROLE.match(_fold(rm.group("r"))) or _MODERATOR_ROLE.match(_fold(rm.group("r")))):
+            name, role = rm.group("n").strip(), rm.group("r").strip()
+    return name.strip("*_ "), role, had_ts
+
+
+def _key(name: str) -> str:
+    return " ".join(_words(_fold(name)))
+
+
+def _shape_score(name: str) -> int:
+    """How much a prefix looks like a person's name or pseudo (>0) or a phrase (<0)."""
+    tokens = name.split()
+    if not tokens or len(name) > 40 or len(tokens) > 4 or name.startswith("@"):
+        return -6  # a sentence, or "@Paul : …" (addressing someone, not speaking)
+    if re.search(r"[!?;,\"«»“”]|[.:]$", name) and not re.search(r"(?:^|\s)[A-ZÀ-Þ]\.$", name):
+        return -4
+    folded = _fold(name)
+    ftoks = folded.split()
+    first = re.split(r"['’]", ftoks[0])[0] if "'" in ftoks[0] else ftoks[0]
+    if re.fullmatch(r"[\divxlc]+[.)]?", ftoks[0]):
+        return -6
+    if first in _FUNCTION_WORDS or ftoks[0] in _FUNCTION_WORDS or _ORDINAL.match(ftoks[0]):
+        # "Le Gall", "La Fontaine": a determiner followed by a capitalised word may be a surname.
+        return -1 if len(tokens) > 1 and tokens[1][:1].isupper() else -6
+    score = 0
+    if name[:1].islower():
+        score += 3  # clspinnaker, mamzelleb: line-initial labels are capitalised
+    if re.search(r"[^\W\d_]\d|\d[^\W\d_]", name):
+        score += 3  # paul75
+    if re.search(r"\w[._@]\w", name):
+        score += 3  # D.Peixoto, said.eljaafari
+    if re.search(r"[a-zà-ÿ][A-ZÀ-Þ]", name):
+        score += 3  # AndréaM, TaNos
+    if len(tokens) >= 2:
+        rest = ftoks[1:]
+        caps = [t[:1].isupper() or t.lower() in _NAME_PARTICLES for t in tokens[1:]]
+        if any(t in _FUNCTION_WORDS and t not in _NAME_PARTICLES for t in rest):
+            score -= 4  # "Bon à savoir", "Point de vue"
+        elif all(caps) and tokens[0][:1].isupper():
+            score += 3  # Stéphane Barsacq
+        elif tokens[0][:1].isupper():
+            score -= 4  # "Premier réflexe", "Point important"
+        else:
+            score += 1
+    return score
+
+
+def _classify_prefix(pre: str, q_markers_ok: bool) -> _Prefix | None:
+    """Give a prefix its kind; ``None`` when it cannot be a speaker at all."""
+    name, role, _ = _clean_name(pre)
+    if not name:
+        return None
+    folded = _fold(name)
+    if _QMARK.match(folded):
+        if not q_markers_ok:
+            return _Prefix("name", name, _key(name), shape=-6)
+        return _Prefix("q", role, _key(role)) if role else _Prefix("q")
+    if _RMARK.match(folded):
+        return _Prefix("r")
+    relayed = _relayed_by_prefix(name, folded)
+    if relayed:
+        return _Prefix("relay", relayed, _key(relayed))
+    if _NEXT_QUESTION.match(folded):
+        return _Prefix("q")
+    m = _ANSWER_BY.match(folded)
+    if m and len(folded) == len(name):
+        expert = name[m.start("name"): m.end("name")].strip()
+        return _Prefix("expert", expert, _key(expert))
+    if _MODERATOR_ROLE.match(folded):
+        return _Prefix("moderator", name, _key(name))
+    if _EXPERT_ROLE.match(folded) and len(folded.split()) <= 3:
+        return _Prefix("expert", None, _key(name), role=name)
+    if role is not None:
+        frole = _fold(role)
+        if _MODERATOR_ROLE.match(frole.split(",")[0].strip()) or _MODERATOR_ROLE.match(frole):
+            return _Prefix("moderator", name, _key(name), role=role)
+        if _EXPERT_ROLE.match(frole) or _ORG_ROLE.match(frole) or _ORG_ROLE.match(role):
+            return _Prefix("expert", name, _key(name), role=role)
+    shape = _shape_score(name) + (1 if role is not None else 0)
+    return _Prefix("name", name, _key(name), shape=shape, role=role)
+
+
+def _relayed_by_prefix(name: str, folded: str) -> str | None:
+    """``Question de Paul`` / ``Paul demande`` -> ``Paul`` ("Le recruteur demande" is no name)."""
+    if len(folded) != len(name):
+        return None
+    m = _RELAY.match(folded)
+    if m is not None:
+        return name[m.start("name"): m.end("name")].strip() or None
+    m = _ASKS_PREFIX.match(folded)
+    if m is not None:
+        asker = name[m.start("name"): m.end("name")].strip()
+        return asker if _shape_score(asker) >= 0 else None
+    return None
+
+
+def _split_prefix(text: str) -> tuple[str, str] | None:
+    """``"Paul : texte"`` -> ``("Paul", "texte")``; bullets and URLs are not prefixes."""
+    if (":" not in text[:90] and not text.startswith("<")) or _BULLET.match(text):
+        return None
+    m = _IRC.match(text) or _PREFIX.match(text)
+    if not m:
+        return None
+    pre = m.group("pre")
+    if not re.match(r"^[*_\"]*[\w@]", pre) or pre.rstrip().endswith(("/", "http", "https")):
+        return None
+    return pre, m.group("body").strip()
+
+
+def _analyse_lines(lines: list[str]) -> list[_Line]:
+    """Pass 1: timestamps and prefixes for every non-blank line."""
+    raw = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip()]
+    stamped = sum(1 for _, ln in raw if _TS_BARE.match(ln) or _TS_BRACKET.match(ln) or _TS_DASH.match(ln))
+    bare_ok = stamped >= 3 and stamped >= 0.25 * len(raw)  # "14:02 Paul : …" only in stamped files
+    split: list[tuple[int, bool, str, tuple[str, str] | None]] = []
+    for no, ln in raw:
+        ts, text = _strip_timestamp(ln, bare_ok)
+        split.append((no, ts, text, _split_prefix(text)))
+    folded_pres = [_fold(sp[0].strip()) for _, _, _, sp in split if sp]
+    n_q = sum(1 for p in folded_pres if _QMARK.match(p))
+    n_r = sum(1 for p in folded_pres if _RMARK.match(p))
+    q_ok = n_q >= 2 or (n_q >= 1 and n_r >= 1)
+    out = []
+    for no, ts, text, sp in split:
+        prefix, body = None, text
+        if sp is not None:
+            prefix = _classify_prefix(sp[0], q_ok)
+            if prefix is not None:
+                body = sp[1]
+                if _clean_name(sp[0])[2]:
+                    ts = True
+        out.append(_Line(no, text, ts, prefix, body))
+    return out
+
+
+# --------------------------------------------------------------------------- text evidence
+
+
+def _is_questionlike(text: str) -> bool:
+    folded = _fold(text)
+    return "?" in text or bool(_INTERROGATIVE.match(folded)) or bool(_REQUEST.search(folded))
+
+
+def _social_kind(text: str) -> str | None:
+    """``greeting`` / ``thanks`` / ``chitchat`` for messages that ask nothing, else ``None``."""
+    folded = _fold(text).strip()
+    if not folded or not re.search(r"[a-z0-9]", folded):
+        return "chitchat"  # emoticons, punctuation
+    if _is_questionlike(text):
+        return None
+    words = _words(folded)
+    if _THANKS.match(folded) and len(words) <= 15:
+        return "thanks"
+    if (_GREETING.match(folded) or _FAREWELL.match(folded)) and len(words) <= 10:
+        return "greeting"
+    if len(words) <= 6 and all(w in _CHITCHAT_WORDS or w.isdigit() for w in words):
+        return "chitchat"
+    if _SOCIAL_REPLY.match(folded) and len(words) <= 10:
+        return "chitchat"
+    return None
+
+
+def _is_closing(text: str, expert_words: set[str]) -> bool:
+    """A moderator's or expert's sign-off: thanks/farewell to everyone, end of the chat."""
+    folded = _fold(text)
+    if "?" in text:
+        return False
+    if re.search(r"\b(?:(?:est|sont) (?:maintenant |desormais )?termine|touche a sa fin|c'est la fin"
+                 r"|fin (?:du|de ce|de notre) (?:chat|echange))\b", folded):
+        return True
+    opener = _THANKS.match(folded) or _FAREWELL.match(folded) or _GREETING.match(folded)
+    mentions_expert = bool(expert_words & set(_words(folded)))
+    return bool(opener) and (bool(_CLOSING.search(folded)) or mentions_expert)
+
+
+# --------------------------------------------------------------------------- pass 2: speakers
+
+
+def _intro_expert(lines: list[_Line]) -> str | None:
+    """The expert's name when the transcript introduces them (first 60 lines)."""
+    for ln in lines[:60]:
+        pfx = ln.prefix
+        if pfx is not None and pfx.kind == "expert" and pfx.name is None and _looks_like_bare_name(ln.body):
+            return _trim_name(ln.body)  # header "Invitée : Hélène Garnier, consultante"
+        for rx in (_INTRO,) + ((_SELF_INTRO,) if pfx is None or pfx.kind in ("expert", "moderator") else ()):
+            m = rx.search(ln.text if rx is _INTRO or pfx is None else ln.body)
+            if m:
+                name = _trim_name(m.group("name"))
+                if name:
+                    return name
+    return None
+
+
+def _looks_like_bare_name(text: str) -> bool:
+    head = re.split(r"[,(–—]", text)[0].strip()
+    toks = head.split()
+    return 1 <= len(toks) <= 4 and all(t[:1].isupper() or t.lower() in _NAME_PARTICLES for t in toks)
+
+
+def _trim_name(name: str) -> str | None:
+    """Drop role words and acronyms trailing a name ("Nathalie Roche Consultante APEC")."""
+    name = re.split(r"[,(–—]", name)[0].strip().rstrip(".")
+    tokens = name.split()
+    while tokens and (_EXPERT_ROLE.match(_fold(tokens[-1])) or (tokens[-1].isupper() and len(tokens[-1]) > 1)):
+        tokens.pop()
+    if not tokens or _fold(tokens[0]) in _FUNCTION_WORDS or _fold(tokens[0]) in _LABEL_NOUNS:
+        return None
+    return " ".join(tokens)
+
+
+def _same_person(key: str | None, expert_key: str | None) -> bool:
+    """``nathalie`` matches ``nathalie roche``; whole words only."""
+    if not key or not expert_key or len(key) < 3:
+        return False
+    return key == expert_key or expert_key.startswith(key + " ") or key.startswith(expert_key + " ")
+
+
+def _is_timestamped(lines: list[_Line]) -> bool:
+    """Most messages carry a timestamp: then a line without one continues the message above."""
+    n_ts = sum(1 for ln in lines if ln.ts)
+    return n_ts >= 3 and n_ts >= 0.25 * len(lines)
+
+
+def _decide_speakers(lines: list[_Line], expert_key: str | None, ts_mode: bool) -> None:
+    """Pass 2: set ``head`` on lines whose prefix is a speaker (see module docstring)."""
+    names = [ln for ln in lines if ln.prefix is not None and ln.prefix.kind == "name"]
+    for ln in lines:
+        pfx = ln.prefix
+        if pfx is not None and pfx.kind != "name":
+            # Q/R/relay markers always speak; a bare "Expert :" without timestamp in a
+            # timestamped file is a label inside the message above.
+            ln.head = not (ts_mode and not ln.ts and pfx.kind in ("expert", "moderator") and pfx.name is None)
+            ln.score = 9
+    base: dict[int, int] = {}
+    following = {lines[i].no: lines[i + 1] for i in range(len(lines) - 1)}
+    for ln in names:
+        pfx = ln.prefix
+        assert pfx is not None
+        s = pfx.shape
+        body = ln.body
+        nxt = following.get(ln.no)
+        if not body and nxt is not None and nxt.no == ln.no + 1:
+            body = nxt.text  # "Paul (14:02) :" alone on its line: the message is below
+        if _social_kind(body) is not None and body:
+            s += 3
+            ln.cue = True
+        elif _is_questionlike(body) or _QUESTION_WORD.search(_fold(body)):
+            s += 2
+            ln.cue = True
+        if _FIRST_PERSON.match(_fold(body)):
+            s += 2
+            ln.cue = True
+        first = _words(_fold(pfx.name or ""))[:1]
+        if first and first[0] in _LABEL_NOUNS:
+            s -= 3
+        if _same_person(pfx.key, expert_key):
+            s += 6
+        base[ln.no] = s
+    strong = {ln.prefix.key for ln in names if base[ln.no] >= 2 and ln.prefix is not None}
+    uses = Counter(ln.prefix.key for ln in names if ln.prefix is not None)
+    for ln in names:
+        pfx = ln.prefix
+        assert pfx is not None
+        s = base[ln.no]
+        if pfx.key in strong and uses[pfx.key] > 1 and base[ln.no] > -4:
+            s += 3
+            ln.recurs = True
+        if ts_mode:
+            s += 1 if ln.ts else -5
+        ln.score = s
+        ln.head = s > 0
+    # Ties: a bare capitalised word with no evidence either way. Labels come in runs or
+    # after a line that announces them ("Trois règles :"); otherwise it is a speaker.
+    by_index = {id(ln): i for i, ln in enumerate(lines)}
+    for ln in names:
+        if ln.score != 0:
+            continue
+        i = by_index[id(ln)]
+        prev = lines[i - 1] if i > 0 else None
+        nxt = lines[i + 1] if i + 1 < len(lines) else None
+        in_run = any(o is not None and o.prefix is not None and not o.head and o.score < 0 for o in (prev, nxt))
+        after_colon = prev is not None and prev.text.rstrip().endswith(":")
+        ln.head = not (in_run or after_colon)
+
+
+# --------------------------------------------------------------------------- pass 3: expert, layout, second look
+
+
+def _find_experts(lines: list[_Line], expert_key: str | None) -> tuple[set[str], set[str]]:
+    """Keys of the expert(s) and moderator(s) among the speakers."""
+    experts: set[str] = set()
+    moderators: set[str] = set()
+    for ln in lines:
+        pfx = ln.prefix
+        if not ln.head or pfx is None or not pfx.key:
+            continue
+        if pfx.kind == "expert":
+            experts.add(pfx.key)
+        elif pfx.kind == "moderator":
+            moderators.add(pfx.key)
+        elif pfx.kind == "name" and _same_person(pfx.key, expert_key):
+            experts.add(pfx.key)
+        elif pfx.kind == "name" and "?" not in ln.body and _EVENT.search(_fold(ln.body)):
+            moderators.add(pfx.key)  # "Apec : Bienvenue à tous, posez vos questions…"
+    if not experts and not any(ln.head and ln.prefix is not None and ln.prefix.kind == "r" for ln in lines):
+        dominant = _dominant_answerer(lines, moderators)
+        if dominant:
+            experts.add(dominant)
+    return experts, moderators - experts
+
+
+def _dominant_answerer(lines: list[_Line], moderators: set[str]) -> str | None:
+    """The speaker who answers others' questions and writes most, if one stands out.
+
+    A message "answers" when it comes right after another speaker's question, with no
+    unprefixed line in between (else somebody unprefixed answered). Greetings and thanks
+    count for nothing.
+    """
+    stats: dict[str, list[int]] = {}  # key -> [messages, words, question-like, answers]
+    prev_question: str | None = None  # key of the question just asked, while unanswered
+    for ln in lines:
+        pfx = ln.prefix
+        if not ln.head or pfx is None:
+            if not ln.text[:1].islower() and not _BULLET.match(ln.text):
+                prev_question = None
+            continue
+        if pfx.kind != "name" or not pfx.key or _social_kind(ln.body) is not None:
+            prev_question = None if pfx.kind != "name" else prev_question
+            continue
+        st = stats.setdefault(pfx.key, [0, 0, 0, 0])
+        st[0] += 1
+        st[1] += len(ln.body.split())
+        asks = _is_questionlike(ln.body)
+        st[2] += asks
+        if prev_question is not None and prev_question != pfx.key:
+            st[3] += 1
+        prev_question = pfx.key if asks else None
+    total = sum(st[1] for st in stats.values()) or 1
+    best = None
+    for key, (n, w, q, answers) in stats.items():
+        if key in moderators or n < 2 or answers < 1 or q > 0.4 * n or w < 0.25 * total:
+            continue
+        if best is None or w > stats[best][1]:
+            best = key
+    return best
+
+
+def _expert_is_prefixed(lines: list[_Line], experts: set[str], moderators: set[str], ts_mode: bool) -> bool:
+    """Does the expert answer with a prefix (E) rather than in unprefixed lines (U)?"""
+    e = u = 0
+    for i, ln in enumerate(lines[:-1]):
+        if not _is_participant_head(ln, experts, moderators):
+            continue
+        own_block = not ln.body  # "Paul :" alone: the lines right below are Paul's message
+        prev_no = ln.no
+        for nxt in lines[i + 1:]:
+            if own_block and nxt.no == prev_no + 1 and not nxt.head:
+                prev_no = nxt.no
+                continue
+            own_block = False
+            if ts_mode and not nxt.ts:
+                continue
+            if nxt.head:
+                pfx = nxt.prefix
+                e += pfx is not None and (pfx.kind in ("r", "expert") or pfx.key in experts)
+                break
+            if not nxt.text[:1].islower() and not _BULLET.match(nxt.text):
+                u += 1
+                break
+    return e > 0 and e >= u
+
+
+def _is_participant_head(ln: _Line, experts: set[str], moderators: set[str]) -> bool:
+    pfx = ln.prefix
+    if not ln.head or pfx is None:
+        return False
+    if pfx.kind in ("q", "relay"):
+        return True
+    return pfx.kind == "name" and pfx.key not in experts and pfx.key not in moderators and _social_kind(ln.body) is None
+
+
+def _second_look(
+    lines: list[_Line], experts: set[str], moderators: set[str], prefixed_expert: bool, ts_mode: bool
+) -> None:
+    """Inside a running expert answer, a bare capitalised prefix whose text gives no sign of
+    a participant (no question, greeting or first person) is a label: ``Linkedin : …``.
+
+    Only one-word prefixes are reconsidered: pseudos with a pseudo's marks (lowercase,
+    digits, dots) and full names ("Marie Dupont") keep speaking. Before anybody has asked
+    anything, a prefix with no such cue and no pseudo marks is a header line.
+    """
+    expert_speaking = False
+    asked = False
+    for ln in lines:
+        pfx = ln.prefix
+        if ln.head and pfx is not None:
+            quiet = (
+                pfx.kind == "name" and not ln.cue and not ln.recurs and pfx.role is None
+                and pfx.key not in experts and pfx.key not in moderators
+            )
+            if quiet and not asked and not _has_pseudo_marks(pfx.name or ""):
+                ln.head = False  # a header before anyone asked: "Chat Conseil Apec : Le bilan…"
+                continue
+            if quiet and expert_speaking and asked and not (ts_mode and ln.ts) and _label_shaped(pfx.name or ""):
+                ln.head = False
+                continue
+            expert_speaking = pfx.kind in ("r", "expert") or pfx.key in experts
+            asked = asked or (not expert_speaking and pfx.key not in moderators)
+        elif not prefixed_expert and not (ts_mode and not ln.ts):
+            expert_speaking = True  # an unprefixed line: the expert's, in this layout
+
+
+def _has_pseudo_marks(name: str) -> bool:
+    """Lowercase start, letters mixed with digits, dots/underscores inside: a pseudo."""
+    return bool(name[:1].islower() or re.search(r"[^\W\d_]\d|\d[^\W\d_]|\w[._@]\w", name))
+
+
+def _label_shaped(name: str) -> bool:
+    """A single capitalised word with no pseudo marks: could be a brand or a label."""
+    return len(name.split()) == 1 and not _has_pseudo_marks(name)
+
+
+# --------------------------------------------------------------------------- pass 4: messages
+
+
+def _continues(prev: str, text: str) -> bool:
+    """A lowercase line after a line that did not end a sentence continues it."""
+    return bool(text[:1].islower()) and not _BULLET.match(text) and not re.search(r"[.!?…:)]\s*$", prev)
+
+
+def _build_messages(lines: list[_Line], prefixed_expert: bool, ts_mode: bool) -> list[_Msg]:
+    """Group lines into messages: a head line, then the lines that continue it."""
+    msgs: list[_Msg] = []
+    last_no = -10
+    for ln in lines:
+        cur = msgs[-1] if msgs else None
+        adjacent = ln.no == last_no + 1
+        last_no = ln.no
+        if ln.head:
+            msgs.append(_Msg([ln.no], [ln.body], ln.prefix, ln.ts))
+            continue
+        if cur is not None and adjacent and _continues(cur.parts[-1], ln.text):
+            cur.lines.append(ln.no)
+            cur.parts[-1] = (cur.parts[-1].rstrip() + " " + ln.text).strip()
+            continue
+        absorbs = cur is not None and (
+            (ts_mode and not ln.ts)
+            or (prefixed_expert and not (ts_mode and ln.ts))
+            or (cur.prefix is not None and not cur.text)
+            or (cur.prefix is not None and cur.prefix.kind in ("q", "relay", "name") and adjacent
+                and cur.parts[-1].rstrip().endswith(":") and bool(_BULLET.match(ln.text)))
+            or (cur.prefix is not None and cur.prefix.kind in ("q", "relay", "name") and adjacent
+                and len(cur.lines) == 1 and "?" not in cur.text and ln.text.rstrip().endswith("?")
+                and len(ln.text.split()) <= 25)
+        )
+        if absorbs and cur is not None:
+            cur.lines.append(ln.no)
+            cur.parts.append(ln.text)
+        else:
+            msgs.append(_Msg([ln.no], [ln.text], None, ln.ts))
+    return msgs
+
+
+# --------------------------------------------------------------------------- pass 5: threads
+
+
+def _classify(msg: _Msg, experts: set[str], moderators: set[str], prefixed_expert: bool,
+              expert_name: str | None, expert_words: set[str]) -> None:
+    """Give a message its role, category (question/answer/skip) and speaker."""
+    pfx = msg.prefix
+    text = msg.text
+    if pfx is None and _is_system(msg.head_text):
+        msg.role, msg.kind = "none", "system"
+        return
+    if pfx is None:
+        msg.role = "none" if prefixed_expert else "expert"
+    elif pfx.kind in ("q", "relay"):
+        msg.role = "participant"
+    elif pfx.kind in ("r", "expert") or pfx.key in experts:
+        msg.role = "expert"
+    elif pfx.kind == "moderator" or pfx.key in moderators:
+        msg.role = "moderator"
+    else:
+        msg.role = "participant"
+
+    if msg.role == "participant":
+        kind = _social_kind(text)
+        if kind:
+            msg.kind = kind
+            return
+        msg.cat, msg.speaker, msg.qtext = "question", pfx.name if pfx else None, text
+        relayed = _relayed(text) if pfx is not None and pfx.kind == "name" else None
+        if relayed:  # "Apec : Une question de Paul : …"
+            msg.speaker, msg.qtext = relayed
+        return
+    if msg.role == "expert":
+        if not text.strip():
+            msg.kind = "chitchat"  # "Nathalie :" with nothing after it
+            return
+        msg.cat = "answer"
+        msg.speaker = (pfx.name if pfx is not None and pfx.name else None) or expert_name
+        if msg.speaker is None and pfx is not None and pfx.kind == "expert":
+            msg.speaker = pfx.role  # "Expert :" with no name anywhere in the file
+        if pfx is None:  # in this layout, the moderator's lines carry no prefix either
+            relayed = _relayed(text)
+            if relayed:
+                msg.cat, msg.speaker, msg.qtext = "question", relayed[0], relayed[1]
+            elif _addresses_expert(text, expert_words):
+                msg.cat, msg.speaker, msg.qtext = "question", None, text  # "Merci X, le mot de la fin ?"
+        return
+    # moderator, or an unprefixed line in a prefixed layout
+    relayed = _relayed(text)
+    if relayed:
+        msg.cat, msg.speaker, msg.qtext = "question", relayed[0], relayed[1]
+    elif "?" in text and not _ANNOUNCE.search(_fold(text)) and (
+        pfx is not None or _addresses_expert(text, expert_words)
+    ):
+        msg.cat, msg.speaker, msg.qtext = "question", pfx.name if pfx else None, text
+    else:
+        msg.kind = "moderator"
+
+
+def _is_system(text: str) -> bool:
+    """``*** Paul a rejoint le salon ***``: a short line written by the chat tool."""
+    return len(text) < 120 and bool(_SYSTEM.search(text.lower()))
+
+
+def _relayed(text: str) -> tuple[str, str] | None:
+    """``Une question de Paul : … ?`` / ``Paul demande : …`` -> (Paul, question)."""
+    lowered = text[:80].lower()
+    if "question" not in lowered and "demande" not in lowered:
+        return None
+    folded = _fold(text)
+    if len(folded) != len(text):
+        return None
+    m = _RELAY_BODY.match(folded)
+    if m is None:
+        m = _ASKS_BODY.match(folded)
+        if m is None or not text[:1].isupper() or len(text[m.start("name"): m.end("name")].split()) > 3:
+            return None
+    return text[m.start("name"): m.end("name")].strip(), text[m.start("q"):].strip()
+
+
+def _addresses_expert(text: str, expert_words: set[str]) -> bool:
+    """A question put to the expert by someone else: "Merci Nathalie, le mot de la fin ?"."""
+    if "?" not in text:
+        return False
+    folded = _fold(text)
+    if expert_words & set(_words(folded)):
+        return True
+    return bool(re.match(r"^\W*merci\s+[A-ZÀ-Þ][\w-]+\s*[,!.]", text))
+
+
+def _preamble_kind(msg: _Msg) -> str:
+    """Kind of a message seen before the first question."""
+    if msg.role == "participant" or msg.kind == "system":
+        return msg.kind
+    if msg.role == "moderator":
+        return "moderator"
+    folded = _fold(msg.text)
+    if _EVENT.search(folded):
+        return "moderator"
+    if _GREETING.match(folded):
+        return "expert_greeting" if msg.role == "expert" else "greeting"
+    return "preamble"
+
+
+def _is_reply(msg: _Msg, cur: _Open | None) -> bool:
+    """A participant answering the expert's clarifying question, inside the same thread."""
+    if cur is None or not cur.answer or msg.prefix is None or msg.prefix.kind != "name":
+        return False
+    askers = {q.prefix.key for q in cur.questions if q.prefix is not None}
+    return msg.prefix.key in askers and cur.answer[-1].text.rstrip().endswith("?") and "?" not in msg.text
+
+
+def _assemble(msgs: list[_Msg], expert_words: set[str]) -> tuple[list[_Open], list[Skipped]]:
+    """Walk the messages: questions open threads, answers fill them, the rest is skipped."""
+    threads: list[_Open] = []
+    skipped: list[Skipped] = []
+    cur: _Open | None = None
+
+    def skip(m: _Msg, kind: str) -> None:
+        skipped.extend(Skipped(no, kind) for no in m.lines)
+
+    def close(t: _Open | None) -> None:
+        if t is None:
+            return
+        while len(t.answer) > 1 and (
+            _is_closing(t.answer[-1].text, expert_words)
+            or (t.social_since and _social_kind(t.answer[-1].text) is not None)
+        ):
+            m = t.answer.pop()
+            skip(m, "moderator" if m.role in ("none", "moderator") or _ANNOUNCE.search(_fold(m.text)) else "chitchat")
+        threads.append(t)
+
+    for m in msgs:
+        if m.cat == "question":
+            if _is_reply(m, cur):
+                skip(m, "reply")
+                continue
+            if cur is not None and cur.answer:
+                close(cur)
+                cur = None
+            if cur is None:
+                cur = _Open()
+            cur.questions.append(m)
+        elif m.cat == "answer":
+            if cur is None:
+                skip(m, _preamble_kind(m))
+            else:
+                cur.answer.append(m)
+        else:
+            if cur is None:
+                skip(m, _preamble_kind(m))
+            else:
+                if cur.answer and m.role == "participant":
+                    cur.social_since = True
+                skip(m, m.kind)
+    close(cur)
+    return threads, skipped
+
+
+# --------------------------------------------------------------------------- document
+
+
+def _title(first: _Line | None) -> str | None:
+    """A title from the first line: "Voici la retranscription du Chat Conseil Apec … sur les
+    Réseaux sociaux." -> "Chat Conseil Apec : les Réseaux sociaux"; a title line is kept as
+    it is; a first line that is a message gives its text ("chat … consacré au X")."""
+    if first is None:
+        return None
+    text = first.body if first.head else first.text
+    for rx in (_TITLE, _EVENT_TITLE) if first.head else (_TITLE,):
+        m = rx.search(text)
+        if m:
+            event = m.group("event").strip(" \"«»'")
+            topic = m.group("topic").split(",")[0].strip(" \"«»'")
+            if event and topic:
+                return f"{event[:1].upper()}{event[1:]} : {topic}"
+    first = text.strip().rstrip(" .!…").strip()
+    if len(first) > 120:
+        first = first[:120].rsplit(" ", 1)[0] + "…"
+    return first or None
+
+
+def _to_thread(source: str, position: int, t: _Open, expert_name: str | None) -> Thread:
+    """The record of an assembled thread (answer text: its messages joined with newlines)."""
+    questions = [Question(text=(q.qtext or q.text).strip(), speaker=q.speaker, line=q.lines[0]) for q in t.questions]
+    answer = None
+    if t.answer:
+        first_line = min(t.answer[0].lines)
+        last_line = max(t.answer[-1].lines)
+        text = "\n".join(m.text for m in t.answer if m.text).strip()
+        speaker = t.answer[0].speaker or expert_name
+        answer = Answer(text=text, speaker=speaker, start_line=first_line, end_line=last_line)
+    return make_thread(source, position, questions, answer)
+
+
+def parse_chat(lines: list[str], source: str) -> Document:
+    """Parse a chat transcript into threads.
+
+    Args:
+        lines: the decoded lines of the file (no line terminators).
+        source: the file's path, used in thread ids.
+
+    Returns:
+        A :class:`Document` with ``format="chat"``, its threads, the skipped lines with
+        their kind, the title (from the first line) and the expert's name when known.
+    """
+    lines = [ln if isinstance(ln, str) else str(ln) for ln in lines]
+    analysed = _analyse_lines(lines)
+    ts_mode = _is_timestamped(analysed)
+    intro_name = _intro_expert(analysed)
+    intro_key = _key(intro_name) if intro_name else None
+    _decide_speakers(analysed, intro_key, ts_mode)
+    experts, moderators = _find_experts(analysed, intro_key)
+    prefixed_expert = _expert_is_prefixed(analysed, experts, moderators, ts_mode)
+    _second_look(analysed, experts, moderators, prefixed_expert, ts_mode)
+    msgs = _build_messages(analysed, prefixed_expert, ts_mode)
+
+    expert_name = intro_name or _most_frequent_expert(analysed, experts)
+    expert_words = {w for w in _words(_fold(expert_name or "")) if len(w) >= 3}
+    for msg in msgs:
+        _classify(msg, experts, moderators, prefixed_expert, expert_name, expert_words)
+    opened, skipped = _assemble(msgs, expert_words)
+    threads = tuple(_to_thread(source, i, t, expert_name) for i, t in enumerate(opened))
+    return Document(
+        source=source,
+        format="chat",
+        threads=threads,
+        skipped=tuple(sorted(skipped, key=lambda s: s.line)),
+        title=_title(analysed[0] if analysed else None),
+        expert=expert_name,
+    )
+
+
+def _most_frequent_expert(lines: list[_Line], experts: set[str]) -> str | None:
+    counts: dict[str, int] = {}
+    for ln in lines:
+        if ln.head and ln.prefix is not None and ln.prefix.key in experts and ln.prefix.name:
+            counts[ln.prefix.name] = counts.get(ln.prefix.name, 0) + 1
+    return max(counts, key=lambda n: counts[n]) if counts else None

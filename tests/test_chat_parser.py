@@ -1,0 +1,581 @@
+"""Chat transcript parser: the seed's threads exactly, every layout and behaviour, encodings.
+
+The fixtures in ``tests/fixtures/`` are original transcripts, one layout each:
+- ``chat-horodate-entretien.txt``: ``[14:02] pseudo : …`` (and ``[14:12:30]``), expert with a
+  role label speaking in several messages, moderator relaying a question;
+- ``chat-tirets-reconversion.txt``: ``18:02 - Question de X : …``, moderator's question;
+- ``chat-sans-prefixe-salaire.txt``: the Apec layout (expert unprefixed), answer labels;
+- ``chat-questions-reponses-cv.txt``: ``Q :``/``R :`` and ``Question :``/``Réponse :``;
+- ``chat-blocs-bilan.txt``: ``Name (14:02) :`` alone on a line, message below, blank lines.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chatkb.chat import parse_chat
+from chatkb.errors import NoQuestionsError
+from chatkb.parse import parse_bytes, parse_file, require_threads
+from chatkb.records import Document
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "corpus" / "apec-chat-reseaux-sociaux.txt"
+FIXTURES = ROOT / "tests" / "fixtures"
+ALL_FIXTURES = sorted(FIXTURES.glob("chat-*.txt"))
+
+
+def shape(doc: Document) -> list[tuple[list[tuple[int, str | None]], tuple[int, int] | None]]:
+    """Threads as ([(question line, speaker)], (answer start, end) or None)."""
+    return [
+        (
+            [(q.line, q.speaker) for q in t.questions],
+            (t.answer.start_line, t.answer.end_line) if t.answer else None,
+        )
+        for t in doc.threads
+    ]
+
+
+def skipped_kinds(doc: Document) -> dict[int, str]:
+    return {s.line: s.kind for s in doc.skipped}
+
+
+def parse_fixture(name: str) -> Document:
+    return parse_file(FIXTURES / name, format="chat")
+
+
+def parse_lines(text: str) -> Document:
+    return parse_chat(text.split("\n"), "inline.txt")
+
+
+# --------------------------------------------------------------------------- the seed
+
+SEED_THREADS = [
+    ([(12, "Chenatlia")], (13, 21)),
+    ([(22, "julienceindrial")], (23, 27)),
+    ([(28, "Chenatlia"), (29, "AndréaM"), (30, "Satolas")], (31, 45)),
+    ([(46, "Adeline"), (47, "Stéphane Barsacq")], (48, 50)),
+    ([(51, "AndréaM")], (52, 56)),
+    ([(57, "D.Peixoto")], (58, 63)),
+    ([(64, "D.Peixoto"), (65, "AndréaM")], (66, 85)),
+    ([(86, "D.Peixoto")], (87, 90)),
+    ([(91, "mamzelleb")], (92, 101)),
+    ([(102, "D.Peixoto")], (103, 109)),
+    ([(110, None)], (111, 111)),
+]
+
+
+@pytest.fixture(scope="module")
+def seed() -> Document:
+    return parse_file(SEED, format="chat")
+
+
+def test_seed_threads_exactly(seed: Document) -> None:
+    assert shape(seed) == SEED_THREADS
+
+
+def test_seed_preamble_greetings_and_moderator_are_skipped_with_a_kind(seed: Document) -> None:
+    kinds = skipped_kinds(seed)
+    assert sorted(kinds) == list(range(1, 12))
+    assert all(kinds[n] == "greeting" for n in range(7, 12))
+    assert kinds[5] == "moderator"  # "nous avons le plaisir d'accueillir …"
+    assert kinds[6] == "expert_greeting"
+    assert kinds[1] == "preamble"
+
+
+def test_seed_answer_labels_stay_in_answers(seed: Document) -> None:
+    t3, t4, t7 = seed.threads[2], seed.threads[3], seed.threads[6]
+    assert "\nMon conseil : ne choisissez pas forcément a priori !\n" in t3.answer.text
+    assert "\nPremier réflexe : allez sur Google" in t4.answer.text
+    assert "\nPremière étape : \"Social Media Monitoring\"" in t7.answer.text
+    for n in range(2, 8):
+        assert f"\n{n}ème étape : " in t7.answer.text
+    assert "4ème étape : Quelles cibles ? Pour toucher qui ?" in t7.answer.text
+
+
+def test_seed_lowercase_continuation_is_joined(seed: Document) -> None:
+    t9 = seed.threads[8]
+    assert "lesquels sont utilisés par l'entreprise et pourquoi, comment s'y exprimer au nom de son entreprise, ..." in t9.answer.text
+    assert "\ncomment s'y exprimer" not in t9.answer.text
+
+
+def test_seed_expert_title_and_answer_speaker(seed: Document) -> None:
+    assert seed.expert == "Jean-Christophe Anna"
+    assert seed.title == "Chat Conseil Apec : les Réseaux sociaux"
+    assert {t.answer.speaker for t in seed.threads} == {"Jean-Christophe Anna"}
+
+
+def test_seed_texts_have_no_prefix(seed: Document) -> None:
+    assert seed.threads[0].questions[0].text == "Comment rendre son profil visible sur internet ?"
+    assert seed.threads[10].questions[0].text == "Merci Jean-Christophe, le mot de la fin ?"
+    assert seed.threads[0].answer.text.startswith("Internet vous permet en effet")
+    assert seed.threads[0].answer.text.endswith("Et à connecter vos différentes présences entre elles !")
+    assert seed.threads[0].answer.text.count("\n") == 8  # lines 13–21, one per line
+
+
+def test_seed_ids_are_stable_and_unique(seed: Document) -> None:
+    again = parse_file(SEED, format="chat")
+    assert [t.id for t in seed.threads] == [t.id for t in again.threads]
+    assert len({t.id for t in seed.threads}) == 11
+    assert seed.threads[0].id.startswith("apec-chat-reseaux-sociaux-0-")
+    assert [t.position for t in seed.threads] == list(range(11))
+
+
+def test_seed_json_contract(seed: Document) -> None:
+    d = seed.to_dict()
+    assert d["format"] == "chat"
+    t = d["threads"][2]
+    assert set(t) == {"id", "questions", "answer", "topic"}
+    assert t["questions"][1] == {"speaker": "AndréaM", "text": "Faut-il être présents sur tous, sur certains seulement ?", "line": 29}
+    assert {k: t["answer"][k] for k in ("speaker", "start_line", "end_line")} == {
+        "speaker": "Jean-Christophe Anna", "start_line": 31, "end_line": 45,
+    }
+    back = Document.from_dict(d).threads
+    assert [(t.id, t.questions, t.answer) for t in back] == [(t.id, t.questions, t.answer) for t in seed.threads]
+
+
+# --------------------------------------------------------------------------- the fixtures, exactly
+
+
+def test_bracket_timestamps_layout() -> None:
+    doc = parse_fixture("chat-horodate-entretien.txt")
+    assert shape(doc) == [
+        ([(7, "kevin_l")], (8, 16)),
+        ([(17, "Sandrine B."), (18, "marc.durand")], (19, 22)),
+        ([(24, "Paul")], (25, 27)),
+        ([(28, "AudeR")], (29, 30)),
+        ([(32, "julien_83")], None),
+    ]
+    assert doc.threads[0].questions[0].text == "Comment préparer un entretien quand on n'a que deux jours devant soi ?"
+    assert "[14:" not in "".join(t.answer.text for t in doc.threads if t.answer)
+
+
+def test_timestamps_with_seconds() -> None:
+    doc = parse_fixture("chat-horodate-entretien.txt")
+    t4 = doc.threads[3]
+    assert t4.questions[0].text.startswith("Bonjour, je souhaiterais savoir comment relancer")
+    assert t4.answer.text == (
+        "Une semaine après l'entretien, un court mail suffit.\n"
+        "Rappelez votre intérêt pour le poste et un élément précis de l'échange."
+    )
+
+
+def test_dash_timestamps_and_question_de_labels() -> None:
+    doc = parse_fixture("chat-tirets-reconversion.txt")
+    assert shape(doc) == [
+        ([(7, "Karim")], (8, 10)),
+        ([(11, "Lucie_M")], (12, 16)),
+        ([(18, "Hélène")], (19, 20)),
+        ([(22, "Thomas")], (23, 24)),
+        ([(25, "Animateur")], (26, 26)),
+    ]
+    assert doc.threads[3].questions[0].text == "Faut-il démissionner avant de se reconvertir ?"
+    assert doc.title == "Chat Conseil Apec – Se reconvertir après 40 ans"
+
+
+def test_apec_layout_fixture() -> None:
+    doc = parse_fixture("chat-sans-prefixe-salaire.txt")
+    assert shape(doc) == [
+        ([(8, "Fabrice")], (9, 11)),
+        ([(12, "lea.martin")], (13, 16)),
+        ([(17, "Sophie Lemoine"), (18, "Olivier34")], (19, 21)),
+        ([(23, "Paul")], (24, 25)),
+        ([(26, None)], (27, 27)),
+        ([(28, "Karima")], None),
+    ]
+    assert doc.expert == "Hélène Garnier"
+    assert doc.title == "Chat Apec : la négociation salariale"
+    assert sorted(skipped_kinds(doc)) == [1, 2, 3, 4, 5, 6, 7, 22]
+
+
+def test_q_r_and_question_reponse_forms() -> None:
+    doc = parse_fixture("chat-questions-reponses-cv.txt")
+    assert shape(doc) == [
+        ([(4, None)], (5, 6)),
+        ([(8, None)], (9, 11)),
+        ([(13, None)], (14, 14)),
+        ([(16, None)], (17, 18)),
+        ([(20, None)], None),
+    ]
+    assert doc.threads[0].questions[0].text == "Faut-il mettre une photo sur son CV ?"
+    assert doc.threads[0].answer.text.startswith("Ce n'est pas obligatoire en France.\nSi vous en mettez une")
+    assert doc.threads[2].answer.text.startswith("Sans la cacher : indiquez")
+    assert "\nAstuce : un titre de CV" in doc.threads[1].answer.text
+    assert doc.expert == "Claire Besson"
+    assert {t.answer.speaker for t in doc.threads if t.answer} == {"Claire Besson"}
+
+
+def test_name_with_time_alone_on_its_line_then_message_below() -> None:
+    doc = parse_fixture("chat-blocs-bilan.txt")
+    assert shape(doc) == [([(9, "Marc-Antoine")], (12, 17)), ([(22, "Marc-Antoine")], None)]
+    assert doc.threads[0].questions[0].text == "Combien de temps dure un bilan de compétences ?"
+    assert doc.threads[0].answer.text.endswith("Important : le bilan est confidentiel, votre employeur n'en connaît pas les résultats.")
+    assert doc.expert == "Isabelle Fournier"
+    assert {6, 7, 19, 20} <= set(skipped_kinds(doc))
+
+
+# --------------------------------------------------------------------------- one behaviour each
+
+
+def test_expert_named_with_role_speaks_in_several_messages() -> None:
+    doc = parse_fixture("chat-horodate-entretien.txt")
+    answer = doc.threads[0].answer
+    assert doc.expert == "Nathalie Roche"
+    assert answer.speaker == "Nathalie Roche"
+    assert answer.text.startswith("Deux jours, c'est suffisant si vous vous organisez.\nCommencez par relire")
+    assert "Enfin, entraînez-vous à voix haute" in answer.text  # 4th message of the same answer
+    assert "(consultante)" not in answer.text
+
+
+def test_bullet_lines_stay_in_their_message() -> None:
+    doc = parse_fixture("chat-horodate-entretien.txt")
+    assert (
+        "listez :\n- les trois compétences clés demandées,\n- les réalisations qui les prouvent,\n"
+        "- les questions que vous voulez poser.\n"
+    ) in doc.threads[0].answer.text
+    doc = parse_fixture("chat-tirets-reconversion.txt")
+    assert "existent :\n- le compte personnel de formation,\n- le projet" in doc.threads[1].answer.text
+
+
+def test_lowercase_continuation_lines_are_joined() -> None:
+    doc = parse_fixture("chat-horodate-entretien.txt")
+    assert "sans gravité pour le poste, et montrez ce que vous faites pour le corriger." in doc.threads[1].answer.text
+    doc = parse_fixture("chat-sans-prefixe-salaire.txt")
+    assert "affichent une fourchette, et bien sûr votre réseau." in doc.threads[1].answer.text
+
+
+def test_question_left_unanswered_at_the_end() -> None:
+    for name, line in [
+        ("chat-horodate-entretien.txt", 32),
+        ("chat-sans-prefixe-salaire.txt", 28),
+        ("chat-questions-reponses-cv.txt", 20),
+        ("chat-blocs-bilan.txt", 22),
+    ]:
+        last = parse_fixture(name).threads[-1]
+        assert last.questions[0].line == line and last.answer is None, name
+
+
+def test_question_relayed_by_the_moderator() -> None:
+    doc = parse_fixture("chat-horodate-entretien.txt")
+    q = doc.threads[2].questions[0]
+    assert (q.speaker, q.text) == ("Paul", "un entretien en visio se prépare-t-il différemment ?")
+    doc = parse_fixture("chat-sans-prefixe-salaire.txt")
+    q = doc.threads[3].questions[0]
+    assert (q.speaker, q.text) == ("Paul", "faut-il accepter une baisse de salaire pour changer de secteur ?")
+
+
+def test_participant_thank_you_is_not_a_question() -> None:
+    assert skipped_kinds(parse_fixture("chat-horodate-entretien.txt"))[23] == "thanks"
+    assert skipped_kinds(parse_fixture("chat-sans-prefixe-salaire.txt"))[22] == "thanks"
+    # even under a "Question de X :" label
+    assert skipped_kinds(parse_fixture("chat-tirets-reconversion.txt"))[17] == "thanks"
+
+
+def test_greeting_in_the_middle_does_not_cut_the_answer() -> None:
+    doc = parse_fixture("chat-horodate-entretien.txt")
+    assert skipped_kinds(doc)[15] == "greeting"  # "Sandrine B. : Bonjour à tous", mid-answer
+    assert (doc.threads[0].answer.start_line, doc.threads[0].answer.end_line) == (8, 16)
+    assert "Bonjour à tous" not in doc.threads[0].answer.text
+    doc = parse_fixture("chat-tirets-reconversion.txt")
+    assert skipped_kinds(doc)[21] == "moderator"  # "Bonjour aux personnes qui viennent de nous rejoindre !"
+
+
+def test_answer_labels_attention_exemple_regle_dor() -> None:
+    salaire = parse_fixture("chat-sans-prefixe-salaire.txt")
+    assert "\nAttention : évitez d'en parler" in salaire.threads[0].answer.text
+    assert "\nExemple : pour un poste de contrôleur" in salaire.threads[1].answer.text
+    assert "\nMa règle d'or : visez le haut" in salaire.threads[1].answer.text
+    assert "\nDeuxième piste : si le salaire fixe" in salaire.threads[2].answer.text
+    horodate = parse_fixture("chat-horodate-entretien.txt")
+    assert "\nExemple : « J'ai réduit" in horodate.threads[0].answer.text
+    assert "\nMa règle d'or : renseignez-vous" in horodate.threads[1].answer.text
+    tirets = parse_fixture("chat-tirets-reconversion.txt")
+    assert "\nAttention : une démission" in tirets.threads[3].answer.text
+
+
+def test_several_questions_in_a_row_share_one_answer() -> None:
+    doc = parse_fixture("chat-horodate-entretien.txt")
+    assert [q.speaker for q in doc.threads[1].questions] == ["Sandrine B.", "marc.durand"]
+    doc = parse_fixture("chat-sans-prefixe-salaire.txt")
+    assert [q.speaker for q in doc.threads[2].questions] == ["Sophie Lemoine", "Olivier34"]
+
+
+def test_question_beginning_with_a_greeting_is_a_question() -> None:
+    doc = parse_fixture("chat-sans-prefixe-salaire.txt")
+    q = doc.threads[2].questions[0]  # no question mark at all
+    assert q.text == "Bonjour, je suis en CDD depuis un an et mon employeur me propose un CDI au même salaire."
+    doc = parse_fixture("chat-horodate-entretien.txt")
+    assert doc.threads[3].questions[0].speaker == "AudeR"
+
+
+def test_moderator_unprefixed_question_has_no_speaker() -> None:
+    doc = parse_fixture("chat-sans-prefixe-salaire.txt")
+    t = doc.threads[4]
+    assert [(q.line, q.speaker, q.text) for q in t.questions] == [(26, None, "Merci Hélène, un dernier conseil pour conclure ?")]
+    assert t.answer.text == "Ne sous-estimez jamais votre valeur : un salaire se prépare comme un entretien."
+
+
+def test_moderator_announcements_and_sign_off_are_not_answers() -> None:
+    doc = parse_fixture("chat-horodate-entretien.txt")
+    kinds = skipped_kinds(doc)
+    assert (kinds[2], kinds[3], kinds[31]) == ("moderator", "moderator", "moderator")
+    doc = parse_lines(
+        "Sophie : Comment rédiger une lettre de motivation ?\n"
+        "Faites court : trois paragraphes suffisent.\n"
+        "Merci à notre experte pour ses réponses, le chat est maintenant terminé !"
+    )
+    assert shape(doc) == [([(1, "Sophie")], (2, 2))]
+    assert skipped_kinds(doc) == {3: "moderator"}
+
+
+def test_pseudos_with_dots_digits_spaces_and_accents() -> None:
+    doc = parse_lines(
+        "Jérôme.B : Comment se préparer à un entretien collectif ?\n"
+        "Observez, écoutez les autres et prenez la parole au bon moment.\n"
+        "marie_2024 : Faut-il envoyer un CV en PDF ?\n"
+        "Oui, toujours en PDF pour garder la mise en page.\n"
+        "Anne-Sophie Le Goff : je voudrais savoir comment valoriser un congé parental\n"
+        "Présentez-le simplement, avec ce que vous avez appris.\n"
+        "Élodie : Bonjour, quel est le bon moment pour postuler ?\n"
+        "Le mardi matin, selon plusieurs études."
+    )
+    assert shape(doc) == [
+        ([(1, "Jérôme.B")], (2, 2)),
+        ([(3, "marie_2024")], (4, 4)),
+        ([(5, "Anne-Sophie Le Goff")], (6, 6)),
+        ([(7, "Élodie")], (8, 8)),
+    ]
+
+
+def test_labels_are_decided_by_shape_not_by_a_word_list() -> None:
+    """Labels no file here uses: determiners, ordinals, prepositions, noun + adjective."""
+    doc = parse_lines(
+        "Lou Tran : Comment préparer une reconversion vers les métiers du soin ?\n"
+        "Commencez par une immersion.\n"
+        "Point important : renseignez-vous sur les concours.\n"
+        "Troisième piste : la validation des acquis.\n"
+        "1er réflexe : parler à des professionnels.\n"
+        "Notre recommandation : un bilan de compétences.\n"
+        "Pour aller plus loin : consultez les fiches métiers.\n"
+        "Bon à savoir : certaines formations sont rémunérées.\n"
+        "En résumé : prenez votre temps.\n"
+        "Les deux erreurs à éviter : démissionner trop tôt et se former seul.\n"
+        "Marie-Claire : Et pour les plus de 50 ans ?\n"
+        "C'est possible aussi."
+    )
+    assert shape(doc) == [([(1, "Lou Tran")], (2, 10)), ([(11, "Marie-Claire")], (12, 12))]
+
+
+def test_capitalised_labels_in_a_list_stay_in_the_answer() -> None:
+    doc = parse_lines(
+        "Yannick : Quels sites utiliser pour chercher un stage ?\n"
+        "Trois sites sont utiles :\n"
+        "Linkedin : soignez votre profil.\n"
+        "Indeed : créez des alertes.\n"
+        "Welcome : regardez les vidéos d'entreprise.\n"
+        "Ensuite, relancez les entreprises."
+    )
+    assert shape(doc) == [([(1, "Yannick")], (2, 6))]
+
+
+def test_timestamped_file_a_line_without_timestamp_continues_the_message() -> None:
+    doc = parse_lines(
+        "[09:00] Julie Martin (consultante) : Bonjour à tous !\n"
+        "[09:01] Rémi : Comment négocier une rupture conventionnelle ?\n"
+        "[09:02] Julie Martin (consultante) : Préparez vos arguments.\n"
+        "Conseil : chiffrez ce que vous demandez.\n"
+        "Rémi : cette ligne sans horodatage continue le message.\n"
+        "[09:03] Rémi : Merci !"
+    )
+    assert shape(doc) == [([(2, "Rémi")], (3, 5))]
+    assert doc.threads[0].answer.text.endswith("Rémi : cette ligne sans horodatage continue le message.")
+
+
+def test_expert_found_from_who_answers_when_not_named() -> None:
+    doc = parse_lines(
+        "14:00 - Léa : Bonjour, j'ai une question sur le portage salarial, est-ce adapté à un cadre ?\n"
+        "14:01 - Martine : Le portage convient bien aux cadres expérimentés qui veulent garder un statut de salarié.\n"
+        "14:02 - Martine : Il faut cependant un niveau de facturation suffisant pour que ce soit intéressant.\n"
+        "14:03 - Hugo : Et pour un premier emploi ?\n"
+        "14:04 - Martine : C'est plus difficile, les sociétés de portage demandent en général de l'expérience.\n"
+        "14:05 - Léa : Merci beaucoup !"
+    )
+    assert shape(doc) == [([(1, "Léa")], (2, 3)), ([(4, "Hugo")], (5, 5))]
+    assert doc.expert == "Martine"
+
+
+def test_header_lines_are_not_questions() -> None:
+    doc = parse_lines(
+        "Chat Conseil Apec : Le bilan de mi-carrière\n"
+        "Date : 12 mars\n"
+        "Invitée : Pascale Morin, consultante\n"
+        "bernard.t : À 50 ans, est-il trop tard pour changer de métier ?\n"
+        "Non, il n'est jamais trop tard !"
+    )
+    assert shape(doc) == [([(4, "bernard.t")], (5, 5))]
+    assert doc.expert == "Pascale Morin"
+    assert doc.title == "Chat Conseil Apec : Le bilan de mi-carrière"
+
+
+def test_system_lines_are_skipped() -> None:
+    doc = parse_lines(
+        "Paul : Comment trouver une alternance ?\n"
+        "Commencez tôt, dès le mois de février.\n"
+        "*** Inès a rejoint le salon ***\n"
+        "Inès : Bonjour"
+    )
+    assert shape(doc) == [([(1, "Paul")], (2, 2))]
+    assert skipped_kinds(doc) == {3: "system", 4: "greeting"}
+
+
+def test_transcript_without_question_has_zero_threads() -> None:
+    text = (
+        "Compte rendu de la réunion d'information Apec.\n"
+        "Bonjour à toutes et à tous.\n"
+        "Paul : Bonjour\n"
+        "Inès : Merci !\n"
+        "La séance est terminée.\n"
+    )
+    doc = parse_bytes(text.encode("utf-8"), "sans-question.txt", format="chat")
+    assert doc.threads == ()
+    assert doc.format == "chat"
+    with pytest.raises(NoQuestionsError):
+        require_threads(doc)
+
+
+@pytest.mark.parametrize("lines", [[], [""], ["   "], ["?"], [":"], ["Paul :"], ["Q :", "R :"], ["\x00\x01"]])
+def test_degenerate_inputs_do_not_raise(lines: list[str]) -> None:
+    doc = parse_chat(lines, "x.txt")
+    assert all(q.text for t in doc.threads for q in t.questions)
+
+
+# --------------------------------------------------------------------------- encodings
+
+ENCODING_TEXT = (
+    "Chat Apec : l’été, saison des candidatures\n"
+    "Bonjour, nous avons le plaisir d'accueillir Hélène Dupré, consultante Apec.\n"
+    "Zoé : Bonjour à tous\n"
+    "Gaël : Faut-il relancer un recruteur après une candidature spontanée ?\n"
+    "Oui, une semaine après, par un court message.\n"
+    "Précisez le poste visé et votre disponibilité à échanger,\n"
+    "même brièvement.\n"
+    "Zoé : Merci beaucoup pour ces conseils !\n"
+)
+EXPECTED_ENCODING_SHAPE = [([(4, "Gaël")], (5, 7))]
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("utf8", ENCODING_TEXT.encode("utf-8")),
+        ("utf8-bom", b"\xef\xbb\xbf" + ENCODING_TEXT.encode("utf-8")),
+        ("cp1252", ENCODING_TEXT.encode("cp1252")),
+        ("latin-1", ENCODING_TEXT.replace("’", "'").encode("latin-1")),
+        ("crlf", ENCODING_TEXT.replace("\n", "\r\n").encode("utf-8")),
+        ("cp1252-crlf", ENCODING_TEXT.replace("\n", "\r\n").encode("cp1252")),
+        ("bom-crlf", b"\xef\xbb\xbf" + ENCODING_TEXT.replace("\n", "\r\n").encode("utf-8")),
+    ],
+)
+def test_encodings_and_line_endings(name: str, data: bytes) -> None:
+    doc = parse_bytes(data, f"{name}.txt", format="chat")
+    assert shape(doc) == EXPECTED_ENCODING_SHAPE
+    assert doc.expert == "Hélène Dupré"
+    assert doc.threads[0].questions[0].text == "Faut-il relancer un recruteur après une candidature spontanée ?"
+    assert doc.threads[0].answer.text.endswith("disponibilité à échanger, même brièvement.")
+    assert doc.title.startswith("Chat Apec : l")
+    assert "\r" not in doc.threads[0].answer.text and "\ufeff" not in (doc.title or "")
+
+
+def test_mixed_line_endings_keep_line_numbers() -> None:
+    lines = ENCODING_TEXT.split("\n")
+    endings = ["\r\n", "\n", "\r", "\r\n", "\n", "\r", "\n", "\r\n"]
+    data = "".join(ln + end for ln, end in zip(lines, endings)).encode("utf-8")
+    doc = parse_bytes(data, "mixed.txt", format="chat")
+    assert shape(doc) == EXPECTED_ENCODING_SHAPE
+
+
+def test_seed_file_in_cp1252_with_crlf_gives_the_same_threads() -> None:
+    data = SEED.read_text(encoding="utf-8").replace("\n", "\r\n").encode("cp1252")
+    doc = parse_bytes(data, "apec-chat-reseaux-sociaux.txt", format="chat")
+    assert shape(doc) == SEED_THREADS
+    assert doc.expert == "Jean-Christophe Anna"
+
+
+# --------------------------------------------------------------------------- invariants, fuzzing, speed
+
+
+def _check_invariants(doc: Document, lines: list[str], *, full_cover: bool) -> None:
+    """Line numbers in range, questions before their answer, no line in two threads."""
+    n = len(lines)
+    claimed: set[int] = set()
+    starts = [min(q.line for q in t.questions) for t in doc.threads] + [n + 1]
+    for i, t in enumerate(doc.threads):
+        assert t.questions
+        assert all(1 <= q.line <= n and q.text for q in t.questions)
+        # an unanswered question may run on below its line, up to the next thread
+        end = t.answer.end_line if t.answer else starts[i + 1] - 1
+        if t.answer:
+            assert 1 <= t.answer.start_line <= t.answer.end_line <= n
+            assert max(q.line for q in t.questions) < t.answer.start_line
+        span = set(range(min(q.line for q in t.questions), end + 1))
+        assert not span & claimed
+        claimed |= span
+    skipped = {s.line for s in doc.skipped}
+    assert all(1 <= s <= n for s in skipped)
+    if full_cover:  # every non-blank line is in a thread or skipped
+        assert {i + 1 for i, ln in enumerate(lines) if ln.strip()} <= claimed | skipped
+
+
+@pytest.mark.parametrize("path", [SEED, *ALL_FIXTURES], ids=lambda p: p.name)
+def test_invariants_on_every_transcript(path: Path) -> None:
+    doc = parse_file(path, format="chat")
+    _check_invariants(doc, list(doc.lines), full_cover=True)
+
+
+_FRAGMENTS = st.sampled_from([
+    "Paul", "D.Peixoto", "Mon conseil", "Q", "R", "Question", "Réponse", "Modérateur", "Nathalie Roche (consultante)",
+    "[14:02]", "14:02 -", "(14:02)", " : ", ":", "?", "Bonjour", "merci", "- ", "Une question de Paul : ", "é",
+    "\u00a0:", "<Paul>", "Question de ", "Merci Nathalie, ", "accueillir Jean Dupont", "***", "\t", "2ème étape",
+    "http://x", "14h02 :", "İ", "ﬁ", "…",
+])
+_LINE = st.one_of(
+    st.text(max_size=40).map(lambda s: s.replace("\n", " ").replace("\r", " ")),
+    st.lists(_FRAGMENTS, max_size=6).map("".join),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_LINE, max_size=25))
+def test_parser_never_raises_and_keeps_invariants(lines: list[str]) -> None:
+    doc = parse_chat(lines, "fuzz.txt")
+    _check_invariants(doc, lines, full_cover=False)
+
+
+def test_parse_time_for_10000_lines() -> None:
+    seed = SEED.read_text(encoding="utf-8").split("\n")[:111]
+    lines = list(seed[:11])
+    k = 0
+    while len(lines) < 10_000:  # distinct lines, so no cache flatters the figure
+        k += 1
+        lines.extend(f"{ln} ({k})" for ln in seed[11:])
+    lines = lines[:10_000]
+    runs = [_timed(lines) for _ in range(3)]
+    cpu = min(c for c, _ in runs)
+    wall = min(w for _, w in runs)
+    print(f"\nparse_chat: 10,000 lines in {cpu * 1000:.0f} ms CPU ({wall * 1000:.0f} ms wall)")
+    assert cpu < 1.0  # CPU time: the machines are shared, wall time is noisy
+
+
+def _timed(lines: list[str]) -> tuple[float, float]:
+    from chatkb import chat
+
+    chat._fold.cache_clear()
+    wall, cpu = time.perf_counter(), time.process_time()
+    doc = parse_chat(lines, "big.txt")
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    assert len(doc.threads) > 900
+    return cpu, wall
