@@ -9,8 +9,10 @@ applied only to words that are not French words (pyspellchecker's French diction
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -93,6 +95,19 @@ def french_words() -> dict[str, int]:
     return freq
 
 
+@dataclass(frozen=True)
+class QueryTerms:
+    """A query's stems, grouped by the word they come from.
+
+    ``groups`` holds, for each content word of the query, its information weight (rarer French
+    words weigh more) and the stems that stand for it (itself, its glossary expansion, its typo
+    correction). A thread *covers* a word when it contains any of those stems.
+    """
+
+    stems: tuple[str, ...]
+    groups: tuple[tuple[float, tuple[str, ...]], ...]
+
+
 class QueryAnalyzer:
     """Query-side analysis: glossary expansion and typo correction, then :func:`analyze`.
 
@@ -104,10 +119,11 @@ class QueryAnalyzer:
             dictionary, built from real text, also lists rare misspellings).
     """
 
-    def __init__(self, vocabulary: Iterable[str] = (), glossary: dict[str, list[str]] | None = None, *, min_typo_length: int = 5, known_frequency: int = 100):
+    def __init__(self, vocabulary: Iterable[str] = (), glossary: dict[str, list[str]] | None = None, *, min_typo_length: int = 6, known_frequency: int = 100):
         self.vocabulary = sorted(set(vocabulary) | stopwords())
         self._vocab_set = frozenset(self.vocabulary)
         self._french = french_words()
+        self._total = sum(self._french.values()) or 1
         self.glossary = glossary or {}
         self.min_typo_length = min_typo_length
         self.known_frequency = known_frequency
@@ -139,21 +155,36 @@ class QueryAnalyzer:
             return None
         return min(found, key=lambda f: (f[1], -self._french.get(f[0], 0), f[0]))[0]
 
-    def expand(self, text: str) -> list[str]:
-        """Folded query words after glossary expansion and typo correction (before stemming)."""
-        raw = _TOKEN.findall(fold(_ELISION.sub(" ", text)))
-        out: list[str] = []
-        for tok in raw:
+    def word_groups(self, text: str) -> list[tuple[str, list[str]]]:
+        """Each content word of the query with its alternatives (glossary, typo correction)."""
+        groups: list[tuple[str, list[str]]] = []
+        for tok in _TOKEN.findall(fold(_ELISION.sub(" ", text))):
             if tok in self.glossary:
-                out.extend(self.glossary[tok])
+                alts = [w for w in self.glossary[tok] if w not in stopwords()]
+                if alts:
+                    groups.append((tok, alts))
                 continue
             for w in words(tok):
-                out.append(w)
                 fixed = self.correct(w)
-                if fixed is not None:
-                    out.append(fixed)
-        return [w for w in out if w not in stopwords()]
+                groups.append((w, [w] if fixed is None or fixed in stopwords() else [w, fixed]))
+        return groups
+
+    def expand(self, text: str) -> list[str]:
+        """Folded query words after glossary expansion and typo correction (before stemming)."""
+        return [w for _, alts in self.word_groups(text) for w in alts]
+
+    def information(self, word: str) -> float:
+        """How much a word tells: -log of its frequency in French (digits tell little)."""
+        if word.isdigit():
+            return 0.5
+        return math.log((self._total + 1) / (self._french.get(word, 0) + 1))
+
+    def terms(self, text: str) -> QueryTerms:
+        """Stems and word groups of a query."""
+        groups = [(self.information(w), tuple(dict.fromkeys(stem(alts)))) for w, alts in self.word_groups(text)]
+        stems = tuple(dict.fromkeys(s for _, g in groups for s in g))
+        return QueryTerms(stems=stems, groups=tuple(groups))
 
     def __call__(self, text: str) -> list[str]:
         """Stems to look up in the BM25 index."""
-        return stem(self.expand(text))
+        return list(self.terms(text).stems)

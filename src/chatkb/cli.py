@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from .errors import ChatkbError
+from .labels import confidence_label
 
 INDEX_OPTION = click.option(
     "--index", "index_dir", envvar="CHATKB_INDEX", default="index", show_default=True, type=click.Path(file_okay=False),
@@ -185,15 +186,6 @@ def render_result(result) -> str:
     return "\n".join(out)
 
 
-def confidence_label(c: float) -> str:
-    """Words for a confidence, as on the page."""
-    if c >= 0.75:
-        return "Très proche"
-    if c >= 0.5:
-        return "Proche"
-    return "Éloigné"
-
-
 @cli.command("eval")
 @click.argument("queries", type=click.Path(dir_okay=False, exists=True))
 @INDEX_OPTION
@@ -219,6 +211,23 @@ def eval_cmd(queries: str, index_dir: str, model: str | None, split: str | None,
         f"refus à tort : {report['declined_wrongly']}/{report['answerable']} · "
         f"latence médiane {report['latency_ms_median']:.1f} ms (p95 {report['latency_ms_p95']:.1f} ms)"
     )
+
+
+@cli.command(hidden=True)
+@click.argument("queries", type=click.Path(dir_okay=False, exists=True))
+@INDEX_OPTION
+@MODEL_OPTION
+@click.option("--split", default="dev", show_default=True)
+@friendly
+def tune(queries: str, index_dir: str, model: str | None, split: str) -> None:
+    """(Développement) Ajuste la fusion et la confiance sur le split dev ; imprime les paramètres."""
+    from dataclasses import asdict
+
+    from .evaluate import load_queries, tune as fit
+    from .search import KnowledgeBase
+
+    kb = KnowledgeBase.open(index_dir, model=model)
+    click.echo(json.dumps(asdict(fit(kb, load_queries(queries, split=split))), indent=2))
 
 
 def main() -> None:  # pragma: no cover

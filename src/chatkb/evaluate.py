@@ -96,49 +96,72 @@ def evaluate(kb, queries: list[dict], *, mode: str = "hybrid", k: int = 5) -> di
     }
 
 
-def tune(kb, queries: list[dict], *, step: float = 0.1) -> FusionParams:
-    """Fit the fusion weights (grid search on R@1, then MRR) and the confidence model.
+def tune(kb, queries: list[dict], *, step: float = 0.1, max_wrongly_declined: float = 0.05) -> FusionParams:
+    """Fit the fusion on development queries (never on the test half).
 
-    Only for development: use the dev half, never the test half.
+    1. Weights: grid search (steps of ``step``, summing to 1) for R@1, then MRR.
+    2. Confidence: logistic regression of "this thread is a right answer" on the thread's score,
+       margin and coverage, over the top 5 threads of every query.
+    3. Threshold: the one that declines the most unanswerable queries while declining at most
+       ``max_wrongly_declined`` of the answerable ones.
     """
-    from .fusion import FEATURES
+    from .fusion import FEATURES, confidence
 
+    n_feat = len(FEATURES)
     rows = []
     for q in queries:
         res = kb.search(q["query"], k=30)
-        feats = np.array([h.features for h in res.hits], dtype=np.float32).reshape(-1, len(FEATURES))
+        feats = np.array([h.features for h in res.hits], dtype=np.float32).reshape(-1, n_feat + 1)
         good = np.array([q["expect"] is not None and is_hit(h.thread, q["expect"]) for h in res.hits], dtype=bool)
         rows.append((feats, good, q["expect"] is None))
     n = int(round(1 / step))
     best, best_w = (-1.0, -1.0), None
-    for combo in itertools.combinations(range(n + len(FEATURES) - 1), len(FEATURES) - 1):
-        parts = np.diff([-1, *combo, n + len(FEATURES) - 1]) - 1  # stars and bars: weights summing to 1
-        wv = parts.astype(np.float32) * step
+    for combo in itertools.combinations(range(n + n_feat - 1), n_feat - 1):
+        wv = (np.diff([-1, *combo, n + n_feat - 1]) - 1).astype(np.float32) * step  # stars and bars
         r1 = mrr = 0.0
         for feats, good, _ in rows:
             if not good.any():
                 continue
-            s = feats @ wv
+            s = feats[:, :n_feat] @ wv
             rank = 1 + int((s > s[good].max()).sum())
             r1 += rank == 1
             mrr += 1.0 / rank
         if (r1, mrr) > best:
             best, best_w = (r1, mrr), wv
     X, y = [], []
+    for feats, good, _ in rows:
+        if len(feats) == 0:
+            continue
+        s = feats[:, :n_feat] @ best_w
+        order = np.argsort(-s)[:5]
+        for rank, i in enumerate(order):
+            other = s[order[1]] if rank == 0 and len(order) > 1 else s[order[0]]
+            X.append([s[i], s[i] - other, feats[i, n_feat]])
+            y.append(float(good[i]))
+    coef = _logistic(np.array(X), np.array(y))
+    names = ["w_dense_question", "w_dense_answer", "w_dense_thread", "w_lex_question", "w_lex_answer", "w_lex_thread"]
+    params = FusionParams(
+        **{k: round(float(v), 3) for k, v in zip(names, best_w)},
+        conf_bias=round(float(coef[0]), 3), conf_score=round(float(coef[1]), 3),
+        conf_margin=round(float(coef[2]), 3), conf_coverage=round(float(coef[3]), 3),
+    )
+    top_conf, answerable = [], []
     for feats, good, unanswerable in rows:
         if len(feats) == 0:
             continue
-        s = feats @ best_w
+        s = feats[:, :n_feat] @ best_w
         order = np.argsort(-s)
-        top, second = s[order[0]], (s[order[1]] if len(s) > 1 else 0.0)
-        X.append([top, top - second])
-        y.append(0.0 if unanswerable else float(good[order[0]]))
-    coef = _logistic(np.array(X), np.array(y))
-    names = ["w_dense_question", "w_dense_answer", "w_dense_thread", "w_lex_question", "w_lex_answer", "w_lex_thread"]
-    return FusionParams(
-        **{k: round(float(v), 3) for k, v in zip(names, best_w)},
-        conf_bias=round(float(coef[0]), 3), conf_score=round(float(coef[1]), 3), conf_margin=round(float(coef[2]), 3),
-    )
+        other = s[order[1]] if len(order) > 1 else 0.0
+        top_conf.append(confidence(float(s[order[0]]), float(other), float(feats[order[0], n_feat]), params))
+        answerable.append(not unanswerable)
+    top_conf, answerable = np.array(top_conf), np.array(answerable)
+    best_t, best_declined = 0.0, -1
+    for t in np.round(np.arange(0.02, 0.99, 0.01), 2):
+        wrongly = ((top_conf < t) & answerable).sum() / max(1, answerable.sum())
+        declined = ((top_conf < t) & ~answerable).sum()
+        if wrongly <= max_wrongly_declined and declined > best_declined:
+            best_t, best_declined = float(t), declined
+    return replace(params, threshold=best_t)
 
 
 def _logistic(X: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, iters: int = 5000, lr: float = 0.5) -> np.ndarray:

@@ -5,8 +5,10 @@ answer or passages (``da``) and of the whole thread (``dt``); the best BM25 scor
 questions (``lq``), of its answer or passages (``la``) and of the whole thread (``lt``), each
 divided by the query's ideal BM25 score (sum of its terms' idf) so that it means the same
 whatever the query. The thread's score is a weighted sum of the six. The
-confidence is a logistic function of the best score and of its margin over the runner-up,
-fitted on the development queries: it estimates the probability that the first answer is right.
+confidence is a logistic function of the thread's score, of its margin over the best other
+thread, and of its *coverage* (the share of the query's information — rarer words weigh more —
+found in the thread), fitted on the development queries: it estimates the probability that the
+thread is the right answer.
 """
 
 from __future__ import annotations
@@ -23,18 +25,23 @@ FEATURES = ("dq", "da", "dt", "lq", "la", "lt")
 
 @dataclass(frozen=True)
 class FusionParams:
-    """Weights of the fused score and the confidence model (fitted on the dev queries)."""
+    """Weights of the fused score and the confidence model.
 
-    w_dense_question: float = 0.2
+    The defaults were fitted on the development half of ``tests/eval/queries.jsonl`` with
+    ``chatkb tune tests/eval/queries.jsonl --split dev`` (see :func:`chatkb.evaluate.tune`).
+    """
+
+    w_dense_question: float = 0.1
     w_dense_answer: float = 0.1
-    w_dense_thread: float = 0.0
-    w_lex_question: float = 0.0
+    w_dense_thread: float = 0.3
+    w_lex_question: float = 0.1
     w_lex_answer: float = 0.0
-    w_lex_thread: float = 0.7
-    conf_bias: float = -6.0
-    conf_score: float = 12.0
-    conf_margin: float = 8.0
-    threshold: float = 0.5
+    w_lex_thread: float = 0.4
+    conf_bias: float = -3.728
+    conf_score: float = 3.54
+    conf_margin: float = 23.132
+    conf_coverage: float = 2.948
+    threshold: float = 0.14
 
     @property
     def weights(self) -> np.ndarray:
@@ -99,7 +106,18 @@ def fuse(features: np.ndarray, params: FusionParams = FusionParams()) -> np.ndar
     return features @ params.weights
 
 
-def confidence(best: float, runner_up: float, params: FusionParams = FusionParams()) -> float:
-    """Probability-like confidence in [0, 1] that the best thread answers the query."""
-    z = params.conf_bias + params.conf_score * best + params.conf_margin * (best - runner_up)
+def confidence(score: float, best_other: float, coverage: float, params: FusionParams = FusionParams()) -> float:
+    """Probability-like confidence in [0, 1] that a thread answers the query.
+
+    Args:
+        score: the thread's fused score.
+        best_other: the best fused score among the other candidates.
+        coverage: share of the query's information found in the thread, in [0, 1].
+    """
+    z = (
+        params.conf_bias
+        + params.conf_score * score
+        + params.conf_margin * (score - best_other)
+        + params.conf_coverage * coverage
+    )
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))

@@ -55,6 +55,14 @@ class LexicalIndex:
             return np.zeros(self.num_docs, dtype=np.float32)
         return self.bm25.get_scores_from_ids(token_ids.tolist())
 
+    def contains(self, token_id: int, units: np.ndarray) -> np.ndarray:
+        """Which of ``units`` contain the token (postings are sorted: a binary search each)."""
+        indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
+        postings = indices[int(indptr[token_id]) : int(indptr[token_id + 1])]
+        pos = np.searchsorted(postings, units)
+        pos[pos >= len(postings)] = max(len(postings) - 1, 0)
+        return (postings[pos] == units) if len(postings) else np.zeros(len(units), dtype=bool)
+
     def ideal(self, token_ids: np.ndarray) -> float:
         """Sum of the query terms' idf: a ceiling that makes scores comparable across queries."""
         return float(self.idf[token_ids].sum()) if token_ids.size else 0.0

@@ -25,6 +25,7 @@ from .errors import IndexMismatchError, QueryError
 from .fusion import FusionParams, confidence, fuse, thread_features, units_of
 from .index import IndexData, current_generation, open_index
 from .records import Thread
+from .units import THREAD
 
 MAX_QUERY_CHARS = 1000
 CANDIDATE_UNITS = 64
@@ -135,7 +136,11 @@ class KnowledgeBase:
             path: SourceInfo(path=path, title=meta.get("title"), expert=meta.get("expert"), format=meta.get("format", "chat"))
             for path, meta in data.documents.items()
         }
-        return {"data": data, "analyzer": analyzer, "sources": sources}
+        # The whole-thread unit of each thread (coverage is read from it); -1 when it has none.
+        thread_unit = np.full(len(data.threads), -1, dtype=np.int64)
+        is_thread = np.flatnonzero(data.unit_kind == THREAD)
+        thread_unit[data.unit_thread[is_thread]] = is_thread
+        return {"data": data, "analyzer": analyzer, "sources": sources, "thread_unit": thread_unit}
 
     @property
     def data(self) -> IndexData:
@@ -208,7 +213,8 @@ class KnowledgeBase:
 
         data: IndexData = state["data"]
         t0 = time.perf_counter()
-        token_ids = data.lexical.token_ids(state["analyzer"](query))
+        terms = state["analyzer"].terms(query)
+        token_ids = data.lexical.token_ids(terms.stems)
         lex = data.lexical.scores(token_ids)
         ideal = data.lexical.ideal(token_ids)
         n_cand = max(CANDIDATE_UNITS, 4 * k)
@@ -226,21 +232,40 @@ class KnowledgeBase:
         dense_scores = np.asarray(data.vectors[unit_ids], dtype=np.float32) @ qvec
         feats = thread_features(cand, data.unit_offsets, data.unit_kind, dense_scores, lex, ideal)
         scores = fuse(feats, self.params)
-        order = np.argsort(-scores, kind="stable")
+        order = np.argsort(-scores, kind="stable")[:k]
         best_other = np.where(np.arange(len(scores)) == order[0], scores[order[1]] if len(order) > 1 else 0.0, scores[order[0]])
+        coverage = self._coverage(state, terms, cand[order])
         hits = []
-        for i in order[:k]:
+        for rank, i in enumerate(order):
             thread = data.threads[int(cand[i])]
             hits.append(
                 Hit(
                     thread=thread,
                     score=float(scores[i]),
-                    confidence=confidence(float(scores[i]), float(best_other[i]), self.params),
+                    confidence=confidence(float(scores[i]), float(best_other[i]), float(coverage[rank]), self.params),
                     source=state["sources"].get(thread.source, SourceInfo(thread.source, None, None, "chat")),
-                    features=tuple(float(x) for x in feats[i]),
+                    features=tuple(float(x) for x in feats[i]) + (float(coverage[rank]),),
                 )
             )
         return hits, {"lexical": t1 - t0, "dense": t2 - t1, "fusion": time.perf_counter() - t2}
+
+    @staticmethod
+    def _coverage(state: dict, terms, threads: np.ndarray) -> np.ndarray:
+        """Share of the query's information that each thread contains (see ``QueryTerms``)."""
+        data: IndexData = state["data"]
+        units = state["thread_unit"][threads]
+        total = sum(w for w, _ in terms.groups)
+        if total <= 0 or len(units) == 0:
+            return np.zeros(len(units))
+        covered = np.zeros(len(units))
+        vocab = data.lexical.vocab
+        for weight, stems in terms.groups:
+            hit = np.zeros(len(units), dtype=bool)
+            for s in stems:
+                if s in vocab:
+                    hit |= data.lexical.contains(vocab[s], units)
+            covered += weight * hit
+        return covered / total
 
     # -------------------------------------------------------------- context
     def context(self, thread: Thread, *, before: int = 2, after: int = 2) -> list[Thread]:
