@@ -35,7 +35,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not e2e"
 
 bench: setup
-	$(BIN)/chatkb bench --json > docs/benchmarks.json
+	$(BIN)/chatkb bench --out docs/benchmarks.json --docs docs
 
 clean:
 	rm -rf $(VENV) $(INDEX)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from chatkb.dense import build_dense, load_dense, save_dense, search_dense
+from chatkb.dense import build_dense, index_kind, load_dense, save_dense, search_dense
 
 
 def _unit(x):
@@ -26,7 +26,7 @@ def test_hnsw_recall_on_clustered_vectors():
     rng = np.random.default_rng(1)
     centers = rng.normal(size=(50, 32))
     vecs = _unit(centers[rng.integers(0, 50, 5000)] + 0.3 * rng.normal(size=(5000, 32)))
-    index = build_dense(vecs, hnsw_threshold=1000)
+    index = build_dense(vecs, hnsw_threshold=1000, kind="hnsw")
     assert "HNSW" in type(index).__name__
     queries = _unit(centers[rng.integers(0, 50, 50)] + 0.3 * rng.normal(size=(50, 32)))
     recall = []
@@ -41,3 +41,25 @@ def test_empty_index_returns_nothing():
     index = build_dense(np.zeros((0, 8), dtype=np.float32))
     scores, ids = search_dense(index, np.ones(8, dtype=np.float32), 5)
     assert len(ids) == 0
+
+
+def test_ivf_beyond_threshold_recall_and_reload(tmp_path):
+    """Above the threshold: IVF-PQ candidates re-ranked exactly on the stored vectors (memory-mapped)."""
+    rng = np.random.default_rng(2)
+    centers = rng.normal(size=(200, 64))
+    vecs = _unit(centers[rng.integers(0, 200, 20000)] + 0.4 * rng.normal(size=(20000, 64)))
+    index = build_dense(vecs, hnsw_threshold=1000)
+    assert index_kind(index) == "ivfpq-refine" and index.ntotal == len(vecs)
+    np.save(tmp_path / "vectors.npy", vecs)
+    save_dense(index, tmp_path / "dense.faiss")
+    index = load_dense(tmp_path / "dense.faiss")
+    assert index_kind(index) == "ivfpq-refine" and isinstance(index.vectors, np.memmap)
+    queries = _unit(centers[rng.integers(0, 200, 50)] + 0.4 * rng.normal(size=(50, 64)))
+    recall = []
+    for q in queries:
+        scores, ids = search_dense(index, q, 10)
+        exact = vecs @ q
+        truth = set(np.argsort(-exact)[:10])
+        recall.append(len(truth & set(ids)) / 10)
+        np.testing.assert_allclose(scores, exact[ids], rtol=1e-5, atol=1e-5)  # re-ranked on the real vectors
+    assert np.mean(recall) >= 0.95

@@ -138,7 +138,7 @@ def build(paths: tuple[str, ...], index_dir: str, model: str | None, as_json: bo
 @MODEL_OPTION
 @click.option("-k", "k", default=3, show_default=True, type=click.IntRange(1, 50), help="Nombre de réponses.")
 @click.option("--json", "as_json", is_flag=True, help="Sortie JSON (contrat stable).")
-@click.option("--batch", type=click.File("r", encoding="utf-8"), help="Une question par ligne (FILE ou - pour l'entrée standard).")
+@click.option("--batch", type=click.File("r", encoding="utf-8", errors="replace"), help="Une question par ligne (FILE ou - pour l'entrée standard).")
 @friendly
 def ask(question: str | None, index_dir: str, model: str | None, k: int, as_json: bool, batch) -> None:
     """Cherche les réponses d'experts les plus proches de QUESTION."""
@@ -228,6 +228,33 @@ def tune(queries: str, index_dir: str, model: str | None, split: str) -> None:
 
     kb = KnowledgeBase.open(index_dir, model=model)
     click.echo(json.dumps(asdict(fit(kb, load_queries(queries, split=split))), indent=2))
+
+
+# ----------------------------------------------------------------------------- bench (issue 6)
+@cli.command()
+@click.option("--pairs", default=100, show_default=True, type=click.IntRange(10, 100_000), help="Fils synthétiques embarqués pour mesurer la construction.")
+@click.option("--json", "as_json", is_flag=True, help="Imprimer le rapport JSON (au lieu du tableau).")
+@click.option("--out", default="docs/benchmarks.json", show_default=True, type=click.Path(dir_okay=False), help="Fichier JSON du rapport ('' : aucun).")
+@click.option("--docs", "docs_dir", default="docs", show_default=True, type=click.Path(file_okay=False), help="Dossier de benchmarks.md et bench-latency.png ('' : aucun).")
+@click.option("--quick", is_flag=True, help="Bases plus petites (2k, 20k fils) : quelques minutes.")
+@click.option("--sizes", default=None, help="Tailles de base, en fils, séparées par des virgules (défaut : 10000,100000,1000000).")
+@click.option("--corpus", default="corpus", show_default=True, type=click.Path(file_okay=False, exists=True), help="Corpus d'où tirer formes et vocabulaire.")
+@click.option("--work", default=None, type=click.Path(file_okay=False), help="Dossier de travail (défaut : temporaire, effacé).")
+@click.option("--keep", is_flag=True, help="Garder les index écrits.")
+@friendly
+def bench(pairs: int, as_json: bool, out: str, docs_dir: str, quick: bool, sizes: str | None, corpus: str, work: str | None, keep: bool) -> None:
+    """Mesure construction, ajout incrémental, latence (10k/100k/1M fils), mémoire, démarrage à froid."""
+    from .bench import SIZES, Options, render_table, run, write_docs
+
+    opts = Options(pairs=pairs, quick=quick, corpus=corpus, work=work, keep=keep, out=out or None, docs=docs_dir or None,
+                   sizes=tuple(int(s) for s in sizes.split(",")) if sizes else SIZES)
+    report = run(opts)
+    if opts.out:
+        Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(opts.out).write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    if opts.docs:
+        write_docs(report, Path(opts.docs))
+    click.echo(json.dumps(report, ensure_ascii=False) if as_json else render_table(report))
 
 
 def main() -> None:  # pragma: no cover

@@ -42,6 +42,7 @@ class FusionParams:
     conf_margin: float = 23.132
     conf_coverage: float = 2.948
     threshold: float = 0.14
+    min_coverage: float = 0.15  # and at least this share of the query's information in the thread
 
     @property
     def weights(self) -> np.ndarray:
@@ -78,20 +79,29 @@ def thread_features(
     """
     out = np.zeros((len(threads), len(FEATURES)), dtype=np.float32)
     norm = 1.0 / lex_ideal if lex_ideal > 0 else 0.0
-    groups = ((QUESTION,), (ANSWER, PASSAGE), (THREAD,))
-    pos = 0
-    for row, t in enumerate(threads):
-        lo, hi = int(unit_offsets[t]), int(unit_offsets[t + 1])
-        kinds = unit_kind[lo:hi]
-        dense = dense_scores[pos : pos + hi - lo]
-        lex = lex_scores[lo:hi]
-        pos += hi - lo
-        for g, group in enumerate(groups):
-            mask = np.isin(kinds, group)
-            if mask.any():
-                out[row, g] = dense[mask].max()
-                out[row, 3 + g] = lex[mask].max() * norm
+    if len(threads) == 0:
+        return out
+    # One pass over the candidates' units (no Python loop per thread: ~0.2 ms instead of ~10 ms
+    # for 128 candidates): each unit falls in the cell (thread, group of its kind).
+    threads = np.asarray(threads, dtype=np.int64)
+    counts = np.asarray(unit_offsets[threads + 1] - unit_offsets[threads], dtype=np.int64)
+    units = units_of(threads, unit_offsets)
+    group = _GROUP_OF_KIND[np.asarray(unit_kind[units], dtype=np.int64)]
+    keep = group >= 0
+    cell = (np.repeat(np.arange(len(threads)), counts) * 3 + group)[keep]
+    dense = np.full(len(threads) * 3, -np.inf, dtype=np.float32)
+    lex = np.full(len(threads) * 3, -np.inf, dtype=np.float32)
+    np.maximum.at(dense, cell, np.asarray(dense_scores, dtype=np.float32)[: len(units)][keep])
+    np.maximum.at(lex, cell, np.asarray(lex_scores[units], dtype=np.float32)[keep])
+    has = np.isfinite(dense)
+    out[:, :3] = np.where(has, dense, 0.0).reshape(-1, 3)
+    out[:, 3:] = (np.where(has, lex, 0.0) * norm).reshape(-1, 3)
     return out
+
+
+# Feature group of each unit kind: questions, answer and passages, whole thread (-1: none).
+_GROUP_OF_KIND = np.full(max(QUESTION, ANSWER, PASSAGE, THREAD) + 1, -1, dtype=np.int64)
+_GROUP_OF_KIND[[QUESTION, ANSWER, PASSAGE, THREAD]] = [0, 1, 1, 2]
 
 
 def units_of(threads: np.ndarray, unit_offsets: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -48,6 +49,11 @@ from .units import KIND_NAMES, Unit, make_units
 
 FORMAT_VERSION = 1
 CORPUS_SUFFIXES = (".txt", ".md", ".markdown")
+# Every file a generation is opened from: each must be listed (with its SHA-256) in the manifest.
+REQUIRED_FILES = frozenset({
+    "threads.jsonl", "documents.json", "units.json", "words.json", "vectors.npy", "dense.faiss", "bm25/stems.json",
+    "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy", "bm25/indptr.csc.index.npy",
+})
 
 
 @dataclass(frozen=True)
@@ -95,24 +101,53 @@ class IndexData:
 # ----------------------------------------------------------------------------- discovery
 
 
+# Files that live in the corpus folder but are not documents (read by the search itself).
+AUXILIARY_FILES = frozenset({"glossaire.tsv"})
+
+
+def one_line(message: str) -> str:
+    """A message fit for one line of a terminal: no line breaks or control characters, valid UTF-8."""
+    text = "".join(" " if (ord(c) < 32 or ord(c) == 127) else c for c in str(message))
+    return " ".join(text.encode("utf-8", "replace").decode("utf-8").split())
+
+
+def _name_ok(f: Path) -> bool:
+    try:
+        str(f).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
     """Corpus files below ``paths`` (sorted), and one-line warnings for what was passed over."""
     files: list[Path] = []
     warnings: list[str] = []
+    unsupported = "extension non prise en charge (attendu : .txt, .md), ignoré."
     for p in map(Path, paths):
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 if any(part.startswith(".") for part in f.relative_to(p).parts):
                     continue
-                if f.is_file() and f.suffix.lower() in CORPUS_SUFFIXES:
+                if f.is_dir() or f.name in AUXILIARY_FILES:
+                    continue
+                if not _name_ok(f):
+                    warnings.append(one_line(f"{f.name} : nom de fichier illisible (encodage), ignoré."))
+                elif f.suffix.lower() not in CORPUS_SUFFIXES:
+                    warnings.append(one_line(f"{f.name} : {unsupported}"))
+                elif not f.is_file():
+                    warnings.append(one_line(f"{f.name} : pas un fichier lisible (lien cassé ou fichier spécial), ignoré."))
+                else:
                     files.append(f)
         elif p.is_file():
-            if p.suffix.lower() in CORPUS_SUFFIXES:
+            if not _name_ok(p):
+                warnings.append(one_line(f"{p.name} : nom de fichier illisible (encodage), ignoré."))
+            elif p.suffix.lower() in CORPUS_SUFFIXES:
                 files.append(p)
             else:
-                warnings.append(f"{p.name} : extension non prise en charge (attendu : .txt, .md), ignoré.")
+                warnings.append(one_line(f"{p.name} : {unsupported}"))
         else:
-            warnings.append(f"{p} : introuvable, ignoré.")
+            warnings.append(one_line(f"{p} : introuvable, ignoré."))
     seen: set[Path] = set()
     unique = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
     return unique, warnings
@@ -137,12 +172,24 @@ def _sha256_file(path: Path) -> str:
 # ----------------------------------------------------------------------------- generations
 
 
+_GENERATION_NAME = re.compile(r"gen-[A-Za-z0-9_-]+")
+
+
 def current_generation(index_dir: Path) -> str | None:
-    """Name of the live generation, or ``None`` when there is no index."""
+    """Name of the live generation, or ``None`` when there is no index.
+
+    Raises:
+        IndexCorruptError: ``CURRENT`` is unreadable or does not name a generation folder.
+    """
+    index_dir = Path(index_dir)
     try:
         name = (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"Index {index_dir} : fichier CURRENT illisible ; relancez « chatkb build ».") from exc
+    if name and not _GENERATION_NAME.fullmatch(name):
+        raise IndexCorruptError(f"Index {index_dir} : fichier CURRENT invalide ; relancez « chatkb build ».")
     return name or None
 
 
@@ -172,6 +219,10 @@ def _publish(index_dir: Path, tmp: Path, name: str, *, keep: int = 2) -> None:
                 os.fsync(fh.fileno())
     os.rename(tmp, final)
     _fsync_dir(index_dir)
+    try:
+        previous = current_generation(index_dir)
+    except ChatkbError:
+        previous = None
     pointer = index_dir / f"CURRENT.{uuid.uuid4().hex[:8]}.tmp"
     with open(pointer, "w", encoding="utf-8") as f:
         f.write(name + "\n")
@@ -179,14 +230,17 @@ def _publish(index_dir: Path, tmp: Path, name: str, *, keep: int = 2) -> None:
         os.fsync(f.fileno())
     os.replace(pointer, index_dir / "CURRENT")
     _fsync_dir(index_dir)
-    _cleanup(index_dir, name, keep=keep)
+    _cleanup(index_dir, name, keep=keep, previous=previous)
 
 
-def _cleanup(index_dir: Path, live: str, *, keep: int) -> None:
-    """Remove unfinished generations and all but the ``keep`` newest finished ones."""
-    gens = sorted((p for p in index_dir.glob("gen-*") if p.is_dir() and not p.name.endswith(".tmp")), key=lambda p: p.name)
-    for old in gens[:-keep]:
-        if old.name != live:
+def _cleanup(index_dir: Path, live: str, *, keep: int, previous: str | None = None) -> None:
+    """Remove unfinished generations and finished ones other than the live one and (``keep`` ≥ 2)
+    the one it replaced, which readers may be opening right now. A finished generation that
+    never went live (a build killed between its rename and the ``CURRENT`` swap) is removed.
+    """
+    protected = {live} | ({previous} if previous and keep >= 2 else set())
+    for old in index_dir.glob("gen-*"):
+        if old.is_dir() and not old.name.endswith(".tmp") and old.name not in protected:
             shutil.rmtree(old, ignore_errors=True)
     for tmp in index_dir.glob("gen-*.tmp"):
         shutil.rmtree(tmp, ignore_errors=True)
@@ -246,14 +300,18 @@ def build_index(
         for f in files:
             try:
                 doc = parse_file(f, format=parse_format, source=source_name(f))
+                digest = _sha256_file(f)
             except ChatkbError as exc:
-                warnings.append(str(exc))
+                warnings.append(one_line(str(exc)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad file (I/O race, parser bug) must not sink the corpus
+                warnings.append(one_line(f"{f.name} : lecture ou analyse impossible ({type(exc).__name__}), ignoré."))
                 continue
             if not doc.threads:
-                warnings.append(f"{f.name} : aucune question trouvée, ignoré.")
+                warnings.append(one_line(f"{f.name} : aucune question trouvée, ignoré."))
                 continue
             docs.append(doc)
-            corpus_hashes[doc.source] = _sha256_file(f)
+            corpus_hashes[doc.source] = digest
         threads = [t for d in docs for t in d.threads]
         if not threads:
             raise ChatkbError("Aucune question trouvée dans le corpus : rien à indexer.")
@@ -375,7 +433,10 @@ def _healthy(index_dir: Path) -> bool:
 
 def _load_previous(index_dir: Path) -> dict | None:
     """What the live generation offers a rebuild: its vector cache and thread hashes."""
-    gen = current_generation(index_dir)
+    try:
+        gen = current_generation(index_dir)
+    except ChatkbError:
+        return None  # unreadable CURRENT: rebuild everything
     if gen is None:
         return None
     folder = index_dir / gen
@@ -477,8 +538,12 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         )
     if manifest.get("generation") != gen:
         raise IndexCorruptError(f"{where} : le manifeste appartient à une autre génération ; relancez « chatkb build ».")
+    listed = manifest.get("files")
+    if not isinstance(listed, dict) or not REQUIRED_FILES <= set(listed):
+        missing = sorted(REQUIRED_FILES - set(listed)) if isinstance(listed, dict) else ["files"]
+        raise IndexCorruptError(f"{where} : manifeste incomplet ({', '.join(missing)}) ; relancez « chatkb build ».")
     if verify:
-        for rel, digest in (manifest.get("files") or {}).items():
+        for rel, digest in listed.items():
             p = folder / rel
             if not p.is_file():
                 raise IndexCorruptError(f"{where} : fichier {rel} manquant ; relancez « chatkb build ».")
@@ -501,7 +566,15 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
     except Exception as exc:  # noqa: BLE001 - any failure here means a damaged index
         raise IndexCorruptError(f"{where} : fichiers illisibles ({type(exc).__name__}) ; relancez « chatkb build ».") from exc
     n_units = len(unit_thread)
-    if not (vectors.shape[0] == n_units == dense.ntotal == lexical.num_docs) or (n_units and unit_thread.max() >= len(threads)):
+    counts = manifest.get("counts") or {}
+    if (
+        not (vectors.shape[0] == n_units == dense.ntotal == lexical.num_docs == len(units["key"]) == len(unit_kind))
+        or (n_units and unit_thread.max() >= len(threads))
+        or counts.get("threads") != len(threads)
+        or counts.get("units") != n_units
+        or vectors.shape[1:] != (int((manifest.get("model") or {}).get("dimension", -1)),)
+        or dense.d != vectors.shape[1]
+    ):
         raise IndexCorruptError(f"{where} : tailles incohérentes entre les fichiers ; relancez « chatkb build ».")
     offsets = np.searchsorted(unit_thread, np.arange(len(threads) + 1)).astype(np.int64)
     return IndexData(

@@ -4,15 +4,31 @@ Token ids are ours (a stem → id vocabulary saved beside bm25s's arrays), so a 
 stems to ids once and asks bm25s for the scores of every unit (``get_scores_from_ids``); the
 top units are then taken with ``np.argpartition``, which at 1M units is ~15× faster than
 ``retrieve()``.
+
+At scale (millions of units) a score array over every unit costs more than the rest of a
+query (``argpartition`` over 6M floats: ~100 ms), so :meth:`LexicalIndex.top_units` finds the
+best units without it. Few postings: they are added up in a per-thread scratch array (exact).
+More: a MaxScore search seeds a threshold from each term's highest-impact postings (kept at
+build time), keeps only the terms that can still lift a unit over it and scores their units
+by binary search in every term's (sorted) postings (exact). When even those are too many
+(only very common terms), the heads' units, rescored exactly, are the answer (approximate;
+counted in ``stats``). :meth:`LexicalIndex.unit_scores` gives exact scores of given units.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+IMPACT_DEPTH = 1024  # per-term highest-impact postings kept (for terms with more postings than that)
+EXHAUSTIVE_POSTINGS = 150_000  # up to this many postings in all, a query just adds them up (exact)
+MAXSCORE_POSTINGS = 60_000  # up to this many postings of its essential terms, MaxScore (exact)
+IMPACT_FILES = ("impacts.indptr.npy", "impacts.units.npy", "impacts.scores.npy")
 
 
 class LexicalIndex:
@@ -23,7 +39,7 @@ class LexicalIndex:
         vocab: stem → token id.
     """
 
-    def __init__(self, bm25, vocab: dict[str, int]):
+    def __init__(self, bm25, vocab: dict[str, int], impacts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
         self.bm25 = bm25
         self.vocab = vocab
         indptr = np.asarray(bm25.scores["indptr"])
@@ -32,6 +48,59 @@ class LexicalIndex:
         # Lucene's idf: the most a term can add to one unit's score.
         self.idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
         self.num_docs = n
+        self._indptr = indptr.astype(np.int64, copy=False)
+        self._indices = bm25.scores["indices"]
+        self._data = bm25.scores["data"]
+        self.df = np.diff(self._indptr)
+        if impacts is None:
+            impacts = impact_lists(self._indptr, self._indices, self._data)
+        self._top_indptr, self._top_units, self._top_scores = impacts
+        # The most one posting of a term adds to a unit (the head of its impact list, else a max).
+        self.max_impact = np.zeros(len(self.df), dtype=np.float32)
+        nonempty = np.flatnonzero(self.df > 0)
+        if nonempty.size:
+            self.max_impact[nonempty] = np.maximum.reduceat(np.asarray(self._data), self._indptr[nonempty])
+        self._local = threading.local()
+        self.stats: Counter = Counter()  # how queries were answered (exhaustive / maxscore / fallback)
+
+    @property
+    def num_postings(self) -> int:
+        return int(self._indptr[-1])
+
+    @classmethod
+    def from_counts(
+        cls, doc_indptr: np.ndarray, token_ids: np.ndarray, tf: np.ndarray, vocab: dict[str, int], *, k1: float = 1.2, b: float = 0.75
+    ) -> "LexicalIndex":
+        """Index from unit-major counts: unit ``i`` holds the distinct ``token_ids[doc_indptr[i]:doc_indptr[i+1]]``
+        with counts ``tf``. The arrays are bm25s's (Lucene BM25, CSC), computed in numpy in
+        O(postings) memory and time, with no Python list per unit.
+        """
+        import bm25s
+        from scipy.sparse import csr_matrix
+
+        n_docs = len(doc_indptr) - 1
+        n_vocab = len(vocab)
+        tf = np.asarray(tf)
+        dl = np.add.reduceat(tf.astype(np.int64), doc_indptr[:-1]) if len(tf) else np.zeros(n_docs, np.int64)
+        dl[np.diff(doc_indptr) == 0] = 0
+        avg = float(dl.mean()) if n_docs else 1.0
+        df = np.bincount(token_ids, minlength=n_vocab).astype(np.float64)
+        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        norm = k1 * ((1 - b) + b * dl.astype(np.float64) / avg)  # per unit
+        data = np.repeat(norm, np.diff(doc_indptr))
+        data += tf
+        np.divide(tf, data, out=data)
+        data *= idf[token_ids]
+        data = data.astype(np.float32)
+        itype = np.int32 if len(token_ids) < 2**31 - 1 else np.int64
+        csc = csr_matrix((data, token_ids.astype(itype, copy=False), doc_indptr.astype(itype)), shape=(n_docs, n_vocab)).tocsc()
+        del data
+        csc.sort_indices()
+        bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
+        bm25.scores = {"data": csc.data, "indices": csc.indices.astype(np.int32, copy=False), "indptr": csc.indptr, "num_docs": n_docs}
+        bm25.vocab_dict = dict(vocab)
+        bm25.nonoccurrence_array = None
+        return cls(bm25, dict(vocab))
 
     @classmethod
     def build(cls, token_lists: Sequence[Sequence[str]], *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
@@ -67,10 +136,107 @@ class LexicalIndex:
         """Sum of the query terms' idf: a ceiling that makes scores comparable across queries."""
         return float(self.idf[token_ids].sum()) if token_ids.size else 0.0
 
+    # ------------------------------------------------------------ best units without a full array
+    def top_units(self, token_ids: np.ndarray, k: int) -> np.ndarray:
+        """Ids of the ``k`` units with the highest positive BM25 score, best first.
+
+        Exact (the units of ``top_k(self.scores(token_ids), k)``, ties aside) unless the query's
+        terms are all so common that an exact answer would read more than
+        ``MAXSCORE_POSTINGS`` postings: then the answer comes from each term's highest-impact
+        postings, rescored exactly (``stats["heads"]``; ``stats["heads_exact"]`` when a bound
+        proves it exact anyway). The search rescores its candidate threads exactly in any case.
+        """
+        t = np.unique(np.asarray(token_ids, dtype=np.int64))
+        if t.size == 0 or k <= 0:
+            return np.zeros(0, dtype=np.int64)
+        df = self.df[t]
+        if int(df.sum()) <= max(EXHAUSTIVE_POSTINGS, 4 * k):
+            self.stats["exhaustive"] += 1
+            return self._accumulate(t, k)
+        # 1. a threshold from real units: every term's highest-impact postings, scored exactly
+        seed = np.unique(np.concatenate([self._head(int(x)) for x in t]))
+        seed_scores = self.unit_scores(t, seed)
+        theta = float(np.partition(seed_scores, len(seed) - k)[len(seed) - k]) if len(seed) >= k else 0.0
+        # 2. MaxScore: terms that cannot lift a unit over theta on their own are not essential
+        order = np.argsort(self.max_impact[t], kind="stable")
+        bound = np.cumsum(self.max_impact[t][order].astype(np.float64))
+        n_lazy = int(np.searchsorted(bound, theta, side="left")) if theta > 0 else 0
+        essential = t[order[n_lazy:]]
+        if int(self.df[essential].sum()) <= MAXSCORE_POSTINGS:
+            self.stats["maxscore"] += 1
+            # 3. a unit over theta holds an essential term: score their postings exactly
+            cand = np.unique(np.concatenate([self._postings(int(x))[0] for x in essential] + [seed]))
+            return _best(cand, self.unit_scores(t, cand), k)
+        # Only very common terms: the heads' units, rescored exactly, are the answer. No unit
+        # outside every head can score more than the sum of the heads' last impacts.
+        floor = sum(float(self._top_scores[int(self._top_indptr[x + 1]) - 1]) for x in t if self._top_indptr[x + 1] > self._top_indptr[x])
+        self.stats["heads_exact" if len(seed) >= k and theta >= floor else "heads"] += 1
+        return _best(seed, seed_scores, k)
+
+    def unit_scores(self, token_ids: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """Exact BM25 scores of ``units`` (binary search in each term's sorted postings)."""
+        units = np.asarray(units)
+        out = np.zeros(len(units), dtype=np.float32)
+        if len(units) == 0:
+            return out
+        for tid in np.unique(np.asarray(token_ids, dtype=np.int64)):
+            ids, vals = self._postings(int(tid))
+            if len(ids) == 0:
+                continue
+            if len(ids) < 8 * len(units):  # short postings: lay them out in the scratch array, read the units
+                buf = self._scratch()
+                buf[ids] = vals
+                out += buf[units]
+                buf[ids] = 0.0
+                continue
+            pos = np.searchsorted(ids, units)
+            np.minimum(pos, len(ids) - 1, out=pos)
+            hit = ids[pos] == units
+            out[hit] += vals[pos[hit]]
+        return out
+
+    def _scratch(self) -> np.ndarray:
+        """A zeroed float32 array over all units, one per thread, left zeroed after each use."""
+        buf = getattr(self._local, "buf", None)
+        if buf is None or len(buf) != self.num_docs:
+            buf = self._local.buf = np.zeros(self.num_docs, dtype=np.float32)
+        return buf
+
+    def _postings(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = int(self._indptr[tid]), int(self._indptr[tid + 1])
+        return self._indices[lo:hi], self._data[lo:hi]
+
+    def _head(self, tid: int) -> np.ndarray:
+        """The term's highest-impact postings (all of them when it has few)."""
+        lo, hi = int(self._top_indptr[tid]), int(self._top_indptr[tid + 1])
+        return self._top_units[lo:hi] if hi > lo else self._postings(tid)[0]
+
+    def _accumulate(self, t: np.ndarray, k: int) -> np.ndarray:
+        """Exact top ``k`` by adding up the terms' postings in a reusable per-thread array."""
+        buf = self._scratch()
+        parts = []
+        for tid in t:
+            ids, vals = self._postings(int(tid))
+            buf[ids] += vals  # a unit appears once per term: no np.add.at needed
+            parts.append(ids)
+        cand = np.concatenate(parts)
+        scores = buf[cand]
+        buf[cand] = 0.0
+        if len(t) > 1:  # a unit appears once per term it holds: the best k*len(t) entries hold the best k units
+            m = k * len(t)
+            if len(cand) > m:
+                part = np.argpartition(-scores, m - 1)[:m]
+                cand, scores = cand[part], scores[part]
+            cand, first = np.unique(cand, return_index=True)
+            scores = scores[first]
+        return _best(cand, scores, k)
+
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.bm25.save(str(folder), allow_pickle=False, show_progress=False)
         (folder / "stems.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+        for name, arr in zip(IMPACT_FILES, (self._top_indptr, self._top_units, self._top_scores)):
+            np.save(folder / name, arr, allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path, *, mmap: bool = False) -> "LexicalIndex":
@@ -78,7 +244,10 @@ class LexicalIndex:
 
         bm25 = bm25s.BM25.load(str(folder), mmap=mmap, allow_pickle=False, load_vocab=False, show_progress=False)
         vocab = json.loads((folder / "stems.json").read_text(encoding="utf-8"))
-        return cls(bm25, vocab)
+        impacts = None
+        if all((folder / name).is_file() for name in IMPACT_FILES):
+            impacts = tuple(np.load(folder / name, allow_pickle=False) for name in IMPACT_FILES)
+        return cls(bm25, vocab, impacts)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -89,3 +258,38 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     idx = np.argpartition(-scores, k - 1)[:k]
     idx = idx[scores[idx] > 0]
     return idx[np.argsort(-scores[idx], kind="stable")]
+
+
+def _best(cand: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` candidates with the highest positive scores, best first (ties: lower id first)."""
+    keep = scores > 0
+    cand, scores = cand[keep], scores[keep]
+    if len(cand) > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        cand, scores = cand[part], scores[part]
+    order = np.lexsort((cand, -scores))
+    return cand[order].astype(np.int64, copy=False)
+
+
+def impact_lists(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, depth: int = IMPACT_DEPTH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each term with more than ``depth`` postings, its ``depth`` highest-scoring units (best first).
+
+    Returns ``(indptr, units, scores)``: term ``t``'s list is ``units[indptr[t]:indptr[t+1]]``
+    (empty for terms with few postings, whose whole posting list is used instead).
+    """
+    indptr = np.asarray(indptr, dtype=np.int64)
+    df = np.diff(indptr)
+    big = np.flatnonzero(df > depth)
+    top_indptr = np.zeros(len(df) + 1, dtype=np.int64)
+    top_indptr[big + 1] = depth
+    np.cumsum(top_indptr, out=top_indptr)
+    units = np.empty(len(big) * depth, dtype=np.int32)
+    scores = np.empty(len(big) * depth, dtype=np.float32)
+    for j, tid in enumerate(big):
+        lo, hi = int(indptr[tid]), int(indptr[tid + 1])
+        d = np.asarray(data[lo:hi])
+        part = np.argpartition(-d, depth - 1)[:depth]
+        part = part[np.argsort(-d[part], kind="stable")]
+        units[j * depth : (j + 1) * depth] = np.asarray(indices[lo:hi])[part]
+        scores[j * depth : (j + 1) * depth] = d[part]
+    return top_indptr, units, scores

@@ -12,6 +12,7 @@ the first answer is given only when its confidence clears the calibrated thresho
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import unicodedata
@@ -28,6 +29,8 @@ from .records import Thread
 from .units import THREAD
 
 MAX_QUERY_CHARS = 1000
+# Blanks, control and invisible format characters (and lone surrogates) before the first word.
+_LEADING_JUNK = re.compile("[\\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ud800-\udfff]*")
 CANDIDATE_UNITS = 64
 
 
@@ -81,7 +84,9 @@ class SearchResult:
 
 def clean_query(text: str, *, max_chars: int = MAX_QUERY_CHARS) -> str:
     """Drop control characters, collapse spaces, truncate. Raises :class:`QueryError` if empty."""
-    text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in str(text)[: max_chars * 4])
+    text = str(text)
+    text = text[_LEADING_JUNK.match(text).end() :]  # so a flood of blanks/NULs does not hide the question
+    text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text[: max_chars * 4])
     text = " ".join(text.split())[:max_chars]
     if not any(c.isalnum() for c in text):
         raise QueryError("Question vide : tapez quelques mots.")
@@ -136,6 +141,9 @@ class KnowledgeBase:
             path: SourceInfo(path=path, title=meta.get("title"), expert=meta.get("expert"), format=meta.get("format", "chat"))
             for path, meta in data.documents.items()
         }
+        from .dense import advise_random
+
+        advise_random(data.vectors)  # rows are read at random: no readahead (see chatkb.dense)
         # The whole-thread unit of each thread (coverage is read from it); -1 when it has none.
         thread_unit = np.full(len(data.threads), -1, dtype=np.int64)
         is_thread = np.flatnonzero(data.unit_kind == THREAD)
@@ -145,6 +153,11 @@ class KnowledgeBase:
     @property
     def data(self) -> IndexData:
         return self._state["data"]
+
+    @property
+    def analyzer(self):
+        """The query analyser of the live generation (glossary, typo correction)."""
+        return self._state["analyzer"]
 
     @property
     def generation(self) -> str:
@@ -203,22 +216,25 @@ class KnowledgeBase:
         qvec = self._embedder.encode_query(query)
         t1 = time.perf_counter()
         hits, timings = self._rank(state, query, qvec, max(1, k), sources)
-        answered = bool(hits) and hits[0].confidence >= self.params.threshold
+        answered = (
+            bool(hits)
+            and hits[0].confidence >= self.params.threshold
+            and hits[0].features[-1] >= self.params.min_coverage
+        )
         timings.update(encode=t1 - t0, total=time.perf_counter() - t0)
         return SearchResult(query=query, answered=answered, hits=tuple(hits), generation=data.generation, timings=timings)
 
     def _rank(self, state: dict, query: str, qvec: np.ndarray, k: int, sources: list[str] | None) -> tuple[list[Hit], dict]:
         from .dense import search_dense
-        from .lexical import top_k
 
         data: IndexData = state["data"]
         t0 = time.perf_counter()
         terms = state["analyzer"].terms(query)
         token_ids = data.lexical.token_ids(terms.stems)
-        lex = data.lexical.scores(token_ids)
         ideal = data.lexical.ideal(token_ids)
         n_cand = max(CANDIDATE_UNITS, 4 * k)
-        lex_top = top_k(lex, n_cand)
+        # Exact top units without a score array over every unit (which costs ~100 ms at millions of units).
+        lex_top = data.lexical.top_units(token_ids, n_cand)
         t1 = time.perf_counter()
         _, dense_top = search_dense(data.dense, qvec, n_cand)
         t2 = time.perf_counter()
@@ -230,7 +246,10 @@ class KnowledgeBase:
             return [], {"lexical": t1 - t0, "dense": t2 - t1}
         unit_ids = units_of(cand, data.unit_offsets)
         dense_scores = np.asarray(data.vectors[unit_ids], dtype=np.float32) @ qvec
-        feats = thread_features(cand, data.unit_offsets, data.unit_kind, dense_scores, lex, ideal)
+        # BM25 of the candidates' units only, with the candidates' units renumbered 0..n-1.
+        lex_scores = data.lexical.unit_scores(token_ids, unit_ids)
+        local = np.concatenate([[0], np.cumsum(data.unit_offsets[cand + 1] - data.unit_offsets[cand])])
+        feats = thread_features(np.arange(len(cand)), local, data.unit_kind[unit_ids], dense_scores, lex_scores, ideal)
         scores = fuse(feats, self.params)
         order = np.argsort(-scores, kind="stable")[:k]
         best_other = np.where(np.arange(len(scores)) == order[0], scores[order[1]] if len(order) > 1 else 0.0, scores[order[0]])
