@@ -91,12 +91,14 @@ def add_document(name: str, data: bytes) -> None:
         def progress(stage: str, done: int, total: int) -> None:
             bar.progress(min(1.0, done / total) if total else 1.0, text=f"{stages.get(stage, stage)} ({done}/{total})")
 
-        report = build_index([CORPUS], INDEX, embedder=load_embedder(MODEL), progress=progress)
-    except ChatkbError as exc:
+        # Another build (CLI, another advisor) may hold the lock: wait a little, not minutes.
+        report = build_index([CORPUS], INDEX, embedder=load_embedder(MODEL), progress=progress, lock_timeout=30)
+    except Exception as exc:  # noqa: BLE001 - disk full or anything else: the add is undone, one line shown
         if path is not None:
             path.unlink(missing_ok=True)  # a failed add changes nothing
         bar.empty()
-        st.error(page.md_escape(str(exc)))
+        message = str(exc) if isinstance(exc, ChatkbError) else f"Ajout impossible ({type(exc).__name__}) ; la base est inchangée."
+        st.error(page.md_escape(message))
         return
     bar.progress(1.0, text="Index à jour")
     kb.reload()
@@ -193,12 +195,12 @@ def show_search(k: int, sources: list[str]) -> None:
         st.query_params.pop("q", None)
         st.info("Tapez une question puis Entrée.")
         return
-    st.query_params["q"] = question  # a search can be shared and bookmarked
     try:
         result = kb.search(question, k=k, sources=sources or None)
     except QueryError as exc:
         st.info(page.md_escape(str(exc)))
         return
+    st.query_params["q"] = result.query  # a search can be shared and bookmarked (cleaned, ≤ 1,000 chars)
     shown = shown_from_hits(result.hits)
     if not result.answered:
         st.warning("**Aucune réponse suffisamment proche dans la base.** Voici les fils les plus proches, marqués « éloigné » : à lire avec prudence.")
