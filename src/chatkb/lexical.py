@@ -5,14 +5,15 @@ stems to ids once and asks bm25s for the scores of every unit (``get_scores_from
 top units are then taken with ``np.argpartition``, which at 1M units is ~15× faster than
 ``retrieve()``.
 
-At scale (millions of units) a score array over every unit costs more than the rest of a
-query (``argpartition`` over 6M floats: ~100 ms), so :meth:`LexicalIndex.top_units` finds the
-best units without it. Few postings: they are added up in a per-thread scratch array (exact).
-More: a MaxScore search seeds a threshold from each term's highest-impact postings (kept at
-build time), keeps only the terms that can still lift a unit over it and scores their units
-by binary search in every term's (sorted) postings (exact). When even those are too many
-(only very common terms), the heads' units, rescored exactly, are the answer (approximate;
-counted in ``stats``). :meth:`LexicalIndex.unit_scores` gives exact scores of given units.
+At scale (millions of units) a fresh score array over every unit and its ``argpartition``
+cost more than the rest of a query (~60 ms at 6M units), so :meth:`LexicalIndex.top_units`
+finds the same best units (exactly) without them. Few postings: they are added up in a
+per-thread scratch array. More: a MaxScore search seeds a threshold from each term's
+highest-impact postings (kept at build time), keeps only the terms that can still lift a unit
+over it and scores their units by binary search in every term's (sorted) postings. Only very
+common terms: every posting is added up in the scratch array, which is then scanned for the
+units over the seeds' threshold. :meth:`LexicalIndex.unit_scores` gives exact scores of given
+units (the search's features need no more).
 """
 
 from __future__ import annotations
@@ -138,40 +139,35 @@ class LexicalIndex:
 
     # ------------------------------------------------------------ best units without a full array
     def top_units(self, token_ids: np.ndarray, k: int) -> np.ndarray:
-        """Ids of the ``k`` units with the highest positive BM25 score, best first.
+        """Ids of the ``k`` units with the highest positive BM25 score, best first (exact).
 
-        Exact (the units of ``top_k(self.scores(token_ids), k)``, ties aside) unless the query's
-        terms are all so common that an exact answer would read more than
-        ``MAXSCORE_POSTINGS`` postings: then the answer comes from each term's highest-impact
-        postings, rescored exactly (``stats["heads"]``; ``stats["heads_exact"]`` when a bound
-        proves it exact anyway). The search rescores its candidate threads exactly in any case.
+        The units of ``top_k(self.scores(token_ids), k)`` (ties aside), without a score array
+        built and partitioned over every unit for each query.
         """
         t = np.unique(np.asarray(token_ids, dtype=np.int64))
         if t.size == 0 or k <= 0:
             return np.zeros(0, dtype=np.int64)
-        df = self.df[t]
-        if int(df.sum()) <= max(EXHAUSTIVE_POSTINGS, 4 * k):
+        total = int(self.df[t].sum())
+        if total <= max(EXHAUSTIVE_POSTINGS, 4 * k):
             self.stats["exhaustive"] += 1
             return self._accumulate(t, k)
-        # 1. a threshold from real units: every term's highest-impact postings, scored exactly
+        # MaxScore: a threshold from real units (every term's highest-impact postings, scored
+        # exactly); terms that cannot lift a unit over it on their own are not essential.
         seed = np.unique(np.concatenate([self._head(int(x)) for x in t]))
         seed_scores = self.unit_scores(t, seed)
         theta = float(np.partition(seed_scores, len(seed) - k)[len(seed) - k]) if len(seed) >= k else 0.0
-        # 2. MaxScore: terms that cannot lift a unit over theta on their own are not essential
         order = np.argsort(self.max_impact[t], kind="stable")
         bound = np.cumsum(self.max_impact[t][order].astype(np.float64))
         n_lazy = int(np.searchsorted(bound, theta, side="left")) if theta > 0 else 0
         essential = t[order[n_lazy:]]
         if int(self.df[essential].sum()) <= MAXSCORE_POSTINGS:
             self.stats["maxscore"] += 1
-            # 3. a unit over theta holds an essential term: score their postings exactly
+            # a unit over theta holds an essential term: score their postings exactly
             cand = np.unique(np.concatenate([self._postings(int(x))[0] for x in essential] + [seed]))
             return _best(cand, self.unit_scores(t, cand), k)
-        # Only very common terms: the heads' units, rescored exactly, are the answer. No unit
-        # outside every head can score more than the sum of the heads' last impacts.
-        floor = sum(float(self._top_scores[int(self._top_indptr[x + 1]) - 1]) for x in t if self._top_indptr[x + 1] > self._top_indptr[x])
-        self.stats["heads_exact" if len(seed) >= k and theta >= floor else "heads"] += 1
-        return _best(seed, seed_scores, k)
+        # Only common terms: add every posting up, then keep the units over the seeds' threshold.
+        self.stats["accumulate"] += 1
+        return self._accumulate(t, k, seed=seed)
 
     def unit_scores(self, token_ids: np.ndarray, units: np.ndarray) -> np.ndarray:
         """Exact BM25 scores of ``units`` (binary search in each term's sorted postings)."""
@@ -211,14 +207,29 @@ class LexicalIndex:
         lo, hi = int(self._top_indptr[tid]), int(self._top_indptr[tid + 1])
         return self._top_units[lo:hi] if hi > lo else self._postings(tid)[0]
 
-    def _accumulate(self, t: np.ndarray, k: int) -> np.ndarray:
-        """Exact top ``k`` by adding up the terms' postings in a reusable per-thread array."""
+    def _accumulate(self, t: np.ndarray, k: int, seed: np.ndarray | None = None) -> np.ndarray:
+        """Exact top ``k`` by adding up the terms' postings in a reusable per-thread array.
+
+        With ``seed`` (units known to score well), the array is scanned for units scoring at
+        least the seeds' k-th best, then cleared whole: cheaper than gathering and clearing
+        the postings one by one when they are millions.
+        """
         buf = self._scratch()
         parts = []
         for tid in t:
             ids, vals = self._postings(int(tid))
             buf[ids] += vals  # a unit appears once per term: no np.add.at needed
-            parts.append(ids)
+            if seed is None:
+                parts.append(ids)
+        if seed is not None and len(seed) >= k:
+            s = buf[seed]
+            theta = float(np.partition(s, len(s) - k)[len(s) - k])
+            cand = np.flatnonzero(buf >= theta) if theta > 0 else np.flatnonzero(buf)
+            scores = buf[cand]
+            buf.fill(0.0)
+            return _best(cand, scores, k)
+        if seed is not None:
+            parts = [self._postings(int(tid))[0] for tid in t]
         cand = np.concatenate(parts)
         scores = buf[cand]
         buf[cand] = 0.0

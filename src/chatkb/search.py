@@ -141,9 +141,6 @@ class KnowledgeBase:
             path: SourceInfo(path=path, title=meta.get("title"), expert=meta.get("expert"), format=meta.get("format", "chat"))
             for path, meta in data.documents.items()
         }
-        from .dense import advise_random
-
-        advise_random(data.vectors)  # rows are read at random: no readahead (see chatkb.dense)
         # The whole-thread unit of each thread (coverage is read from it); -1 when it has none.
         thread_unit = np.full(len(data.threads), -1, dtype=np.int64)
         is_thread = np.flatnonzero(data.unit_kind == THREAD)
@@ -225,7 +222,7 @@ class KnowledgeBase:
         return SearchResult(query=query, answered=answered, hits=tuple(hits), generation=data.generation, timings=timings)
 
     def _rank(self, state: dict, query: str, qvec: np.ndarray, k: int, sources: list[str] | None) -> tuple[list[Hit], dict]:
-        from .dense import search_dense
+        from .dense import read_rows, search_dense
 
         data: IndexData = state["data"]
         t0 = time.perf_counter()
@@ -245,7 +242,7 @@ class KnowledgeBase:
         if cand.size == 0:
             return [], {"lexical": t1 - t0, "dense": t2 - t1}
         unit_ids = units_of(cand, data.unit_offsets)
-        dense_scores = np.asarray(data.vectors[unit_ids], dtype=np.float32) @ qvec
+        dense_scores = read_rows(data.vectors, unit_ids) @ qvec  # pread for big files (see chatkb.dense.read_rows)
         # BM25 of the candidates' units only, with the candidates' units renumbered 0..n-1.
         lex_scores = data.lexical.unit_scores(token_ids, unit_ids)
         local = np.concatenate([[0], np.cumsum(data.unit_offsets[cand + 1] - data.unit_offsets[cand])])
