@@ -232,7 +232,7 @@ def tune(queries: str, index_dir: str, model: str | None, split: str) -> None:
 
 # ----------------------------------------------------------------------------- bench (issue 6)
 @cli.command()
-@click.option("--pairs", default=100, show_default=True, type=click.IntRange(10, 100_000), help="Fils synthétiques embarqués pour mesurer la construction.")
+@click.option("--pairs", default=200, show_default=True, type=click.IntRange(10, 100_000), help="Fils synthétiques embarqués pour mesurer la construction.")
 @click.option("--json", "as_json", is_flag=True, help="Imprimer le rapport JSON (au lieu du tableau).")
 @click.option("--out", default="docs/benchmarks.json", show_default=True, type=click.Path(dir_okay=False), help="Fichier JSON du rapport ('' : aucun).")
 @click.option("--docs", "docs_dir", default="docs", show_default=True, type=click.Path(file_okay=False), help="Dossier de benchmarks.md et bench-latency.png ('' : aucun).")

@@ -56,7 +56,7 @@ def ivf_probes(nlist: int) -> int:
     return int(min(nlist, max(64, nlist // 16)))
 
 
-PREAD_MIN_BYTES = 256 << 20  # memory maps larger than this are read row by row with pread
+PREAD_MIN_BYTES = 2 << 30  # memory maps larger than this are read row by row with pread
 
 
 def read_rows(vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ import numpy as np
 
 IMPACT_DEPTH = 1024  # per-term highest-impact postings kept (for terms with more postings than that)
 EXHAUSTIVE_POSTINGS = 150_000  # up to this many postings in all, a query just adds them up (exact)
-MAXSCORE_POSTINGS = 60_000  # up to this many postings of its essential terms, MaxScore (exact)
+MAXSCORE_POSTINGS = 10_000  # up to this many postings of its essential terms, MaxScore (exact); beyond, adding up is cheaper
 IMPACT_FILES = ("impacts.indptr.npy", "impacts.units.npy", "impacts.scores.npy")
 
 
@@ -165,9 +165,9 @@ class LexicalIndex:
             # a unit over theta holds an essential term: score their postings exactly
             cand = np.unique(np.concatenate([self._postings(int(x))[0] for x in essential] + [seed]))
             return _best(cand, self.unit_scores(t, cand), k)
-        # Only common terms: add every posting up, then keep the units over the seeds' threshold.
+        # Only common terms: add every posting up.
         self.stats["accumulate"] += 1
-        return self._accumulate(t, k, seed=seed)
+        return self._accumulate(t, k)
 
     def unit_scores(self, token_ids: np.ndarray, units: np.ndarray) -> np.ndarray:
         """Exact BM25 scores of ``units`` (binary search in each term's sorted postings)."""
@@ -207,30 +207,33 @@ class LexicalIndex:
         lo, hi = int(self._top_indptr[tid]), int(self._top_indptr[tid + 1])
         return self._top_units[lo:hi] if hi > lo else self._postings(tid)[0]
 
-    def _accumulate(self, t: np.ndarray, k: int, seed: np.ndarray | None = None) -> np.ndarray:
+    def _accumulate(self, t: np.ndarray, k: int) -> np.ndarray:
         """Exact top ``k`` by adding up the terms' postings in a reusable per-thread array.
 
-        With ``seed`` (units known to score well), the array is scanned for units scoring at
-        least the seeds' k-th best, then cleared whole: cheaper than gathering and clearing
-        the postings one by one when they are millions.
+        When the postings are many against the number of units, the array is then scanned for
+        the units scoring at least the k-th best of the terms' heads (exact sums by now) and
+        cleared whole; otherwise the touched units are gathered and cleared one by one.
         """
         buf = self._scratch()
-        parts = []
+        total = 0
         for tid in t:
             ids, vals = self._postings(int(tid))
-            buf[ids] += vals  # a unit appears once per term: no np.add.at needed
-            if seed is None:
-                parts.append(ids)
-        if seed is not None and len(seed) >= k:
-            s = buf[seed]
-            theta = float(np.partition(s, len(s) - k)[len(s) - k])
-            cand = np.flatnonzero(buf >= theta) if theta > 0 else np.flatnonzero(buf)
-            scores = buf[cand]
-            buf.fill(0.0)
-            return _best(cand, scores, k)
-        if seed is not None:
-            parts = [self._postings(int(tid))[0] for tid in t]
-        cand = np.concatenate(parts)
+            np.add.at(buf, ids, vals)  # numpy >= 2: faster than buf[ids] += vals
+            total += len(ids)
+        if total * 8 >= self.num_docs:
+            seed = np.unique(np.concatenate([self._head(int(x)) for x in t]))
+            if len(seed) >= k:
+                s = buf[seed]
+                theta = float(np.partition(s, len(s) - k)[len(s) - k])
+                mask = getattr(self._local, "mask", None)
+                if mask is None or len(mask) != self.num_docs:
+                    mask = self._local.mask = np.empty(self.num_docs, dtype=bool)
+                np.greater_equal(buf, theta, out=mask) if theta > 0 else np.greater(buf, 0, out=mask)
+                cand = np.flatnonzero(mask)
+                scores = buf[cand]
+                buf.fill(0.0)
+                return _best(cand, scores, k)
+        cand = np.concatenate([self._postings(int(tid))[0] for tid in t])
         scores = buf[cand]
         buf[cand] = 0.0
         if len(t) > 1:  # a unit appears once per term it holds: the best k*len(t) entries hold the best k units
