@@ -14,7 +14,6 @@ so manifests, vector caches and query encoders never mix the two.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import ModelError
+from .textio import sha256_file
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -44,14 +44,6 @@ class ModelSpec:
     query_prompt: str = ""
     passage_prompt: str = ""
     int8: bool = False  # ONNX Runtime int8 weights; ``name`` then ends with ``+int8``
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _packaged_model_dir() -> Path:
@@ -105,7 +97,7 @@ def resolve_model(model: str | None = None, *, expected_sha256: str | None = Non
     weights = path / "model.safetensors"
     if not weights.is_file():
         raise ModelError(f"Modèle introuvable hors ligne : {name} (pas de model.safetensors dans {path}).")
-    digest = _sha256(weights)
+    digest = sha256_file(weights)
     if expected is not None and digest != expected:
         raise ModelError(
             f"Somme de contrôle du modèle {name} incorrecte ({digest[:12]}… au lieu de {expected[:12]}…) : fichier altéré, chargement refusé."
@@ -238,7 +230,7 @@ def int8_model_path(spec: ModelSpec, *, cache: str | Path | None = None) -> Path
 
     def valid() -> bool:
         try:
-            return model.is_file() and json.loads(meta.read_text(encoding="utf-8"))["sha256"] == _sha256(model)
+            return model.is_file() and json.loads(meta.read_text(encoding="utf-8"))["sha256"] == sha256_file(model)
         except (OSError, ValueError, KeyError):
             return False
 
@@ -252,7 +244,7 @@ def int8_model_path(spec: ModelSpec, *, cache: str | Path | None = None) -> Path
         tmp.mkdir(exist_ok=True)
         try:
             _export_int8(spec, tmp / "model-int8.onnx", work=tmp)
-            digest = _sha256(tmp / "model-int8.onnx")
+            digest = sha256_file(tmp / "model-int8.onnx")
             os.replace(tmp / "model-int8.onnx", model)
             meta.write_text(json.dumps({"sha256": digest, "source": spec.path, "source_sha256": spec.sha256, "recipe": INT8_RECIPE, "onnxruntime": ort.__version__}), encoding="utf-8")
         finally:

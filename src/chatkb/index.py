@@ -22,7 +22,6 @@ is killed leaves the previous generation live. Nothing is ever loaded with pickl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -45,6 +44,7 @@ from .errors import (
     IndexMissingError,
 )
 from .records import Document, Thread, content_hash
+from .textio import sha256_file
 from .units import KIND_NAMES, Unit, make_units
 
 FORMAT_VERSION = 1
@@ -161,12 +161,7 @@ def source_name(path: Path) -> str:
         return path.resolve().as_posix()
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+_sha256_file = sha256_file  # kept for bench.py
 
 
 # ----------------------------------------------------------------------------- generations
@@ -300,7 +295,7 @@ def build_index(
         for f in files:
             try:
                 doc = parse_file(f, format=parse_format, source=source_name(f))
-                digest = _sha256_file(f)
+                digest = sha256_file(f)
             except ChatkbError as exc:
                 warnings.append(one_line(str(exc)))
                 continue
@@ -379,7 +374,7 @@ def build_index(
             "versions": _versions(),
         }
         manifest["files"] = {
-            p.relative_to(tmp).as_posix(): _sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+            p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
         }
         _write_json(tmp / "manifest.json", manifest)
         _publish(index_dir, tmp, name)
@@ -447,7 +442,7 @@ def _load_previous(index_dir: Path) -> dict | None:
         threads = [json.loads(line) for line in (folder / "threads.jsonl").read_text(encoding="utf-8").splitlines() if line]
         files = manifest.get("files", {})
         for rel in ("units.json", "vectors.npy", "threads.jsonl"):
-            if _sha256_file(folder / rel) != files.get(rel):
+            if sha256_file(folder / rel) != files.get(rel):
                 return None  # damaged: its vectors cannot be trusted as a cache
         if vectors.shape[0] != len(units["key"]):
             return None
@@ -547,7 +542,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
             p = folder / rel
             if not p.is_file():
                 raise IndexCorruptError(f"{where} : fichier {rel} manquant ; relancez « chatkb build ».")
-            if _sha256_file(p) != digest:
+            if sha256_file(p) != digest:
                 raise IndexCorruptError(f"{where} : fichier {rel} altéré ou d'une autre génération ; relancez « chatkb build ».")
     try:
         threads = [

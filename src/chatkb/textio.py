@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,3 +111,12 @@ def read_text(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> DecodedTe
     except OSError as exc:
         raise UnreadableFileError(f"{p} : lecture impossible ({exc.strerror or exc}).") from exc
     return decode_bytes(data, name=p.name, max_bytes=max_bytes)
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
