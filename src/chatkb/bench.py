@@ -1508,7 +1508,8 @@ def markdown(report: dict) -> str:
         "",
         f"{b.get('threads')} synthetic threads written as Apec-style transcripts, parsed back by chatkb ({b.get('parsed_threads')} threads, "
         f"{b.get('units')} units, {b.get('mean_words_per_unit')} words per unit on average), embedded three ways in the same process: "
-        "the model's own `encode` on the same texts (before and after, averaged), `build_index` with the fp32 embedder, `build_index` with the int8 one.",
+        "the model's own `encode` on the same texts, `build_index` with the fp32 embedder, `build_index` with the int8 one. The transcripts are split "
+        "in two halves and each half goes through all three, the second half in reverse order, so that the machine's drift weighs on each alike.",
         "",
         "| | units/s | ratio |",
         "|---|---:|---:|",
@@ -1560,11 +1561,14 @@ def markdown(report: dict) -> str:
         lx = v.get("lexical", {})
         L.append(f"| {v['threads']:,} | {v['units']:,} | {lx.get('postings_per_query_median', 0):,} | {lx['full_scores_then_argpartition']['median_ms']:.2f} / {lx['full_scores_then_argpartition']['p95_ms']:.2f} | "
                  f"{lx['top_units']['median_ms']:.2f} / {lx['top_units']['p95_ms']:.2f} | {', '.join(f'{k} {n}' for k, n in sorted(lx.get('paths', {}).items()))} |")
-    L += ["", "Memory of the serving process (GiB): after imports, after the model, after opening the index, peak while opening, peak while answering:", "",
-          "| threads | imports | + model | + index | peak opening | peak serving |", "|---:|---:|---:|---:|---:|---:|"]
+    L += ["", "Memory of the serving process (GiB): after imports, after the model, after opening the index, peak while opening, peak while answering, "
+          "and once answering, its own memory (anonymous) against pages of memory-mapped index files (`vectors.npy` below 2 GiB is read through "
+          "a map, by the search and by the dense index: its pages count twice, and on this kernel each row read maps a ~1 MB folio):", "",
+          "| threads | imports | + model | + index | peak opening | peak serving | serving: anonymous / mapped files |", "|---:|---:|---:|---:|---:|---:|---:|"]
     for v in q:
         r = v["rss_gib"]
-        L.append(f"| {v['threads']:,} | {r['imports']:.2f} | {r['model']:.2f} | {r['opened']:.2f} | {r['peak_opening']:.2f} | {r['peak_serving']:.2f} |")
+        L.append(f"| {v['threads']:,} | {r['imports']:.2f} | {r['model']:.2f} | {r['opened']:.2f} | {r['peak_opening']:.2f} | {r['peak_serving']:.2f} | "
+                 f"{_fmt(r.get('serving_anon'))} / {_fmt(r.get('serving_file'))} |")
     L += ["", "Index on disk, by file (MB):", "", "| threads | " + " | ".join(_DISK_GROUPS) + " |", "|---:|" + "---:|" * len(_DISK_GROUPS)]
     for v in q:
         groups = _disk_groups(v.get("written", {}).get("disk_by_file", {}))
