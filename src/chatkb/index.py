@@ -30,7 +30,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -43,9 +43,9 @@ from .errors import (
     IndexMismatchError,
     IndexMissingError,
 )
-from .records import Document, Thread, content_hash
+from .records import Document, Thread
 from .textio import sha256_file
-from .units import KIND_NAMES, Unit, make_units
+from .units import Unit, make_units
 
 FORMAT_VERSION = 1
 CORPUS_SUFFIXES = (".txt", ".md", ".markdown")
@@ -485,17 +485,15 @@ def _embed_units(embedder, units: list[Unit], keys: list[str], previous: dict | 
 
 def _diff(previous: dict | None, threads: list[Thread]) -> dict[str, int]:
     """Threads added, updated (same source and questions, new content), removed, unchanged."""
-    old = previous["threads"] if previous else []
-    old_hash = {(t["source"], content_hash(t.get("topic") or "", "\n".join(q["text"] for q in t["questions"]), (t.get("answer") or {}).get("text", ""))) for t in old}
-    old_questions = {(t["source"], "\n".join(q["text"] for q in t["questions"])) for t in old}
+    old = [Thread.from_dict(t) for t in previous["threads"]] if previous else []
+    old_hash = {(t.source, t.content_hash()) for t in old}
+    old_questions = {(t.source, t.question_text) for t in old}
     added = updated = unchanged = 0
-    matched_q: set = set()
     for t in threads:
         if (t.source, t.content_hash()) in old_hash:
             unchanged += 1
         elif (t.source, t.question_text) in old_questions:
             updated += 1
-            matched_q.add((t.source, t.question_text))
         else:
             added += 1
     removed = max(0, len(old) - unchanged - updated)
@@ -588,10 +586,3 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         words=vocab_words,
     )
 
-
-def kind_name(kind: int) -> str:
-    return KIND_NAMES[int(kind)]
-
-
-def iter_sources(paths: Iterable[str | Path]) -> list[Path]:
-    return discover(list(paths))[0]
