@@ -155,3 +155,100 @@ def test_weights_checksum_mismatch_is_refused(tmp_path, monkeypatch):
     # and the genuine weights pass
     monkeypatch.setattr(embed, "_packaged_model_dir", lambda: src)
     assert embed.resolve_model("all-MiniLM-L6-v2").sha256 == embed.DEFAULT_MODEL_SHA256
+
+
+# ----------------------------------------------------------------------------- what a rebuild reuses
+
+
+def _arrays(index):
+    data = open_index(index)
+    lex = data.lexical
+    return data, {
+        "threads": [t.to_record() for t in data.threads],
+        "words": data.words,
+        "stems": lex.vocab,
+        "indptr": lex._indptr.tolist(),
+        "indices": list(map(int, lex._indices)),
+        "data": [round(float(x), 5) for x in lex._data],
+        "vectors": data.vectors.tolist(),
+        "kinds": data.unit_kind.tolist(),
+    }
+
+
+def test_incremental_build_equals_a_build_from_scratch(corpus, tmp_path, fake_embedder):
+    """Oracle: reusing the previous parse, word counts and vectors changes nothing in the result."""
+    build_index([corpus], tmp_path / "inc", embedder=fake_embedder)
+    (corpus / "faq2.md").write_text(FAQ2, encoding="utf-8")
+    (corpus / "faq.md").write_text(FAQ.replace("deux pages au maximum", "deux pages, jamais plus"), encoding="utf-8")
+    report = build_index([corpus], tmp_path / "inc", embedder=fake_embedder)
+    assert (report.added, report.updated, report.unchanged) == (1, 1, 2)
+    scratch = build_index([corpus], tmp_path / "scratch", embedder=fake_embedder)
+    assert scratch.embedded == scratch.units
+    assert _arrays(tmp_path / "inc")[1] == _arrays(tmp_path / "scratch")[1]
+    # a removed file is gone from every array too
+    (corpus / "faq2.md").unlink()
+    build_index([corpus], tmp_path / "inc", embedder=fake_embedder)
+    shutil.rmtree(tmp_path / "scratch")
+    build_index([corpus], tmp_path / "scratch", embedder=fake_embedder)
+    data, inc = _arrays(tmp_path / "inc")
+    assert inc == _arrays(tmp_path / "scratch")[1]
+    assert not any("salaire" in w for w in data.words)
+
+
+def test_rebuild_parses_and_analyses_only_what_changed(corpus, tmp_path, fake_embedder, monkeypatch):
+    import chatkb.analyzer
+    import chatkb.parse
+
+    build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    parsed, analysed = [], []
+    real_parse, real_words = chatkb.parse.parse_file, chatkb.analyzer.words
+    monkeypatch.setattr(chatkb.parse, "parse_file", lambda f, **kw: parsed.append(Path(f).name) or real_parse(f, **kw))
+    monkeypatch.setattr(chatkb.analyzer, "words", lambda text: analysed.append(text) or real_words(text))
+    (corpus / "faq2.md").write_text(FAQ2, encoding="utf-8")
+    report = build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    assert parsed == ["faq2.md"]
+    # only the new thread's question, answer and whole-thread units (the fake embedder analyses them too)
+    assert report.embedded == 3 and len(set(analysed)) == 3 and all("salaire" in t or "fourchette" in t for t in analysed)
+    kb = KnowledgeBase.open(tmp_path / "index", embedder=fake_embedder)
+    assert "salaire" in kb.search("négocier son salaire").hits[0].thread.questions[0].text
+
+
+def test_a_new_parser_reparses_every_file(corpus, tmp_path, fake_embedder, monkeypatch):
+    import chatkb.index
+    import chatkb.parse
+
+    build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    parsed = []
+    real_parse = chatkb.parse.parse_file
+    monkeypatch.setattr(chatkb.parse, "parse_file", lambda f, **kw: parsed.append(Path(f).name) or real_parse(f, **kw))
+    monkeypatch.setattr(chatkb.index, "parser_fingerprint", lambda fmt="auto": "another parser")
+    (corpus / "faq2.md").write_text(FAQ2, encoding="utf-8")
+    build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    assert sorted(parsed) == ["faq.md", "faq2.md"]
+
+
+def test_a_damaged_cache_is_not_trusted(corpus, tmp_path, fake_embedder):
+    report = build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    gen = tmp_path / "index" / report.generation
+    tf = gen / "analysis" / "tf.npy"
+    tf.write_bytes(tf.read_bytes()[:-4] + b"\x07\x00\x00\x00")  # a count changed: the checksum no longer matches
+    (corpus / "faq2.md").write_text(FAQ2, encoding="utf-8")
+    build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    scratch = build_index([corpus], tmp_path / "scratch", embedder=fake_embedder)
+    assert scratch.threads == 4
+    assert _arrays(tmp_path / "index")[1] == _arrays(tmp_path / "scratch")[1]
+
+
+def test_threads_are_read_on_demand_and_checked(corpus, tmp_path, fake_embedder):
+    report = build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    data = open_index(tmp_path / "index")
+    assert len(data.threads) == 3 and data.threads[-1].questions[0].text == "Comment préparer un entretien d'embauche ?"
+    assert [t.position for t in data.threads[0:2]] == [0, 1]
+    span = data.document_threads(next(iter(data.documents)))
+    assert list(span) == [0, 1, 2] and data.document_threads("nope.md") == range(0)
+    from chatkb.store import ThreadStore
+    import numpy as np
+
+    gen = tmp_path / "index" / report.generation
+    with pytest.raises(ValueError):
+        ThreadStore(gen / "threads.jsonl", np.array([0, 5, 9]))

@@ -117,7 +117,7 @@ def _every_file(gen: Path) -> list[str]:
 def test_every_file_of_a_generation_damaged_is_detected_then_repaired(built, damage):
     corpus, index, gen = built
     files = _every_file(gen)
-    assert {"threads.jsonl", "units.json", "vectors.npy", "dense.faiss", "bm25/stems.json"} <= set(files)
+    assert {"threads.jsonl", "threads.offsets.npy", "units.thread.npy", "units.keys.npy", "vectors.npy", "dense.faiss", "bm25/stems.json", "analysis/tf.npy"} <= set(files)
     for rel in files:
         path = gen / rel
         original = path.read_bytes()
@@ -201,7 +201,7 @@ def two_generations(tmp_path):
 
 @pytest.mark.parametrize(
     "mix",
-    ["threads.jsonl", "dense.faiss", "vectors.npy", "units.json", "bm25/data.csc.index.npy", "bm25/stems.json",
+    ["threads.jsonl", "threads.offsets.npy", "dense.faiss", "vectors.npy", "units.thread.npy", "bm25/data.csc.index.npy", "bm25/stems.json",
      "manifest.json", "manifest-relabelled", "everything-but-the-manifest"],
 )
 def test_files_from_two_generations_mixed_are_detected_then_repaired(two_generations, mix):

@@ -664,7 +664,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     """
     from . import __version__  # noqa: F401 - the manifest's versions come from index._versions
     from .analyzer import ANALYZER_VERSION
-    from .dense import build_dense, index_kind, save_dense
+    from .dense import build_dense, dense_info, index_kind, save_dense
     from .index import FORMAT_VERSION, _sha256_file, _versions
     from .lexical import LexicalIndex
     from .records import Answer, Question, content_hash, thread_id
@@ -721,11 +721,12 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     gc.collect()
     timings["bm25"] = time.perf_counter() - t
 
-    # records, documents (with their lines, as the parser keeps them), units
+    # records (with their offsets), documents, units
     t = time.perf_counter()
     spec_key = f"{spec.name}|{spec.sha256}|{spec.passage_prompt}"
     documents: dict[str, dict] = {}
-    with open(tmp / "threads.jsonl", "w", encoding="utf-8") as fth, open(tmp / "documents.json", "w", encoding="utf-8") as fdoc:
+    offsets = [0]
+    with open(tmp / "threads.jsonl", "wb") as fth, open(tmp / "documents.json", "w", encoding="utf-8") as fdoc:
         fdoc.write("{")
         for d, start in enumerate(range(0, n_threads, THREADS_PER_DOC)):
             rng_doc = range(start, min(n_threads, start + THREADS_PER_DOC))
@@ -739,19 +740,24 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
                     "id": thread_id(source, pos, questions, answer), "questions": [q.to_dict() for q in questions],
                     "answer": answer.to_dict() if answer else None, "topic": None, "source": source, "position": pos,
                 }
-                fth.write(json.dumps(record, ensure_ascii=False) + "\n")
+                line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+                fth.write(line)
+                offsets.append(offsets[-1] + len(line))
             text = "\n".join(lines) + "\n"
             meta = {"path": source, "format": "chat", "title": lines[0], "expert": None, "encoding": "utf-8",
-                    "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "threads": len(rng_doc), "lines": lines}
+                    "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "first_thread": start, "threads": len(rng_doc)}
             fdoc.write(("," if d else "") + json.dumps(source) + ":" + json.dumps(meta, ensure_ascii=False))
             documents[source] = {"sha256": meta["sha256"]}
         fdoc.write("}")
-    with open(tmp / "units.json", "w", encoding="utf-8") as fu:
-        fu.write('{"thread": ' + json.dumps(refs.thread.tolist()) + ', "kind": ' + json.dumps(refs.kind.tolist()) + ', "key": [')
-        for lo in range(0, n_units, 100_000):
-            keys = [content_hash(spec_key, f"bench-unit-{seed}-{u}") for u in range(lo, min(n_units, lo + 100_000))]
-            fu.write(("," if lo else "") + ",".join(f'"{k}"' for k in keys))
-        fu.write("]}")
+    np.save(tmp / "threads.offsets.npy", np.asarray(offsets, dtype=np.int64), allow_pickle=False)
+    del offsets
+    np.save(tmp / "units.thread.npy", refs.thread.astype(np.int32), allow_pickle=False)
+    np.save(tmp / "units.kind.npy", refs.kind.astype(np.int8), allow_pickle=False)
+    keys = np.empty(n_units, dtype="S20")
+    for lo in range(0, n_units, 100_000):
+        keys[lo : lo + 100_000] = [bytes.fromhex(content_hash(spec_key, f"bench-unit-{seed}-{u}")) for u in range(lo, min(n_units, lo + 100_000))]
+    np.save(tmp / "units.keys.npy", keys, allow_pickle=False)
+    del keys
     (tmp / "words.json").write_text(json.dumps(pool.forms, ensure_ascii=False), encoding="utf-8")
     timings["records"] = time.perf_counter() - t
 
@@ -760,6 +766,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     vectors = np.load(tmp / "vectors.npy", mmap_mode="r")
     dense = build_dense(vectors)
     kind = index_kind(dense)
+    info = dense_info(dense)
     save_dense(dense, tmp / "dense.faiss")
     del dense, vectors
     gc.collect()
@@ -772,7 +779,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "model": {"name": spec.name, "sha256": spec.sha256, "dimension": int(dim), "query_prompt": spec.query_prompt, "passage_prompt": spec.passage_prompt},
         "analyzer": {"version": ANALYZER_VERSION, "stemmer": "snowball-french", "library": "bm25s"},
-        "dense": {"type": kind, "metric": "inner_product"},
+        "dense": info,
         "counts": {"files": len(documents), "threads": n_threads, "units": n_units, "vectors": n_units},
         "changes": {"added": n_threads, "updated": 0, "removed": 0, "unchanged": 0},
         "corpus": {k: v["sha256"] for k, v in documents.items()},

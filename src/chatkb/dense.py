@@ -107,10 +107,11 @@ class RefinedIndex:
         factor: candidates fetched per result.
     """
 
-    def __init__(self, index, vectors: np.ndarray | None, factor: int = REFINE_FACTOR):
+    def __init__(self, index, vectors: np.ndarray | None, factor: int = REFINE_FACTOR, *, trained_on: int = 0):
         self.index = index
         self.vectors = vectors
         self.factor = factor
+        self.trained_on = trained_on or int(index.ntotal)  # vectors when the quantisers were trained
 
     @property
     def ntotal(self) -> int:
@@ -153,13 +154,16 @@ def _chunks(vectors: np.ndarray, size: int = 262_144):
         yield np.ascontiguousarray(vectors[lo : lo + size], dtype=np.float32)
 
 
-def build_dense(vectors: np.ndarray, *, hnsw_threshold: int = HNSW_THRESHOLD, kind: str | None = None, seed: int = 1234):
+def build_dense(vectors: np.ndarray, *, hnsw_threshold: int = HNSW_THRESHOLD, kind: str | None = None, seed: int = 1234,
+                trained: RefinedIndex | None = None):
     """Build a FAISS index over ``vectors`` (n, dim), unit-normalised float32.
 
     Args:
         vectors: the vectors (a memory map is read in chunks, never copied whole).
         hnsw_threshold: from this many vectors on, an approximate index.
         kind: force ``flat``, ``ivf`` or ``hnsw`` (default: by size).
+        trained: the previous build's IVF index: its quantisers are reused (no k-means) while
+            the base has the same number of lists and at most doubled since they were trained.
 
     Returns:
         The index; its ids are the rows of ``vectors``.
@@ -183,6 +187,13 @@ def build_dense(vectors: np.ndarray, *, hnsw_threshold: int = HNSW_THRESHOLD, ki
     if kind != "ivf":
         raise ValueError(f"unknown dense index kind {kind!r}")
     nlist = ivf_lists(n)
+    if trained is not None and trained.d == dim and int(trained.index.nlist) == nlist and n <= 2 * trained.trained_on:
+        index = _faiss().clone_index(trained.index)
+        index.reset()
+        for block in _chunks(vectors):
+            index.add(block)
+        index.nprobe = ivf_probes(nlist)
+        return RefinedIndex(index, vectors, trained_on=trained.trained_on)
     m = dim // IVF_PQ_SUBDIM if dim % IVF_PQ_SUBDIM == 0 else dim // 2 if dim % 2 == 0 else dim
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFPQFastScan(quantizer, dim, nlist, m, 4, faiss.METRIC_INNER_PRODUCT)
@@ -201,6 +212,25 @@ def index_kind(index) -> str:
     if isinstance(index, RefinedIndex):
         return "ivfpq-refine"
     return "hnsw" if "HNSW" in type(index).__name__ else "flat"
+
+
+def dense_info(index) -> dict:
+    """What the manifest says about a dense index."""
+    info = {"type": index_kind(index), "metric": "inner_product"}
+    if isinstance(index, RefinedIndex):
+        info["trained_on"] = index.trained_on
+    return info
+
+
+def load_trained(path: Path, info: dict) -> RefinedIndex | None:
+    """A previous generation's IVF index, for its trained quantisers (``None`` for other kinds)."""
+    if info.get("type") != "ivfpq-refine":
+        return None
+    try:
+        index = _faiss().read_index(str(path))
+    except RuntimeError:
+        return None
+    return RefinedIndex(index, None, trained_on=int(info.get("trained_on") or index.ntotal))
 
 
 def save_dense(index, path: Path) -> None:

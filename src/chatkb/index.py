@@ -6,15 +6,19 @@ Layout::
       CURRENT            name of the live generation (replaced atomically)
       .lock              held by the build in progress
       gen-<id>/          one complete generation
-        manifest.json    model, checksum, dimension, analyser, corpus hashes, counts, versions,
-                         and the SHA-256 of every file below
-        threads.jsonl    the thread records
-        documents.json   the parsed files: title, expert, format, lines (for context views)
-        units.json       unit → thread, kind, vector cache key
+        manifest.json    model, checksum, dimension, analyser, parser, corpus hashes, counts,
+                         versions, and the SHA-256 of every file below
+        threads.jsonl    the thread records, one JSON line each (read on demand)
+        threads.offsets.npy  byte offset of each record (and the file size last)
+        documents.json   the parsed files: title, expert, format, first thread, thread count
+        units.thread.npy unit → thread (int32)
+        units.kind.npy   unit → kind (int8)
+        units.keys.npy   unit → vector cache key (20-byte SHA-1 of model and text)
         vectors.npy      unit vectors (float32, L2-normalised)
         dense.faiss      FAISS index over vectors.npy
         words.json       corpus word forms (typo correction)
-        bm25/            bm25s arrays + params + our stem vocabulary
+        analysis/        each unit's word counts (the analyser's work, reused by the next build)
+        bm25/            bm25s arrays + params + our stem vocabulary + impact lists
 
 A build writes ``gen-<id>.tmp``, renames it, then replaces ``CURRENT``: a build that fails or
 is killed leaves the previous generation live. Nothing is ever loaded with pickle.
@@ -44,16 +48,23 @@ from .errors import (
     IndexMissingError,
 )
 from .records import Document, Thread
+from .store import ThreadStore, write_threads
 from .textio import sha256_file
 from .units import Unit, make_units
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CORPUS_SUFFIXES = (".txt", ".md", ".markdown")
 # Every file a generation is opened from: each must be listed (with its SHA-256) in the manifest.
 REQUIRED_FILES = frozenset({
-    "threads.jsonl", "documents.json", "units.json", "words.json", "vectors.npy", "dense.faiss", "bm25/stems.json",
+    "threads.jsonl", "threads.offsets.npy", "documents.json", "units.thread.npy", "units.kind.npy", "units.keys.npy",
+    "words.json", "vectors.npy", "dense.faiss", "bm25/stems.json",
     "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy", "bm25/indptr.csc.index.npy",
 })
+# Written by every build but optional when opening: without them a build re-analyses every unit.
+ANALYSIS_DIR = "analysis"
+# Files whose source code decides how a corpus file is parsed: a build reuses the previous
+# generation's threads of an unchanged file only when none of them changed.
+PARSER_MODULES = ("chat.py", "faq.py", "parse.py", "records.py", "textio.py")
 
 
 @dataclass(frozen=True)
@@ -81,21 +92,39 @@ class BuildReport:
 
 @dataclass
 class IndexData:
-    """A loaded generation (read-only once built)."""
+    """A loaded generation (read-only once built).
+
+    ``threads`` decodes records from disk on demand; ``thread_doc`` gives each thread's
+    document (an index into ``sources``, the keys of ``documents`` in order).
+    """
 
     path: Path
     generation: str
     manifest: dict
-    threads: list[Thread]
+    threads: ThreadStore
     documents: dict[str, dict]
+    thread_doc: np.ndarray
     unit_thread: np.ndarray
     unit_kind: np.ndarray
     unit_offsets: np.ndarray
-    unit_keys: list[str]
     vectors: np.ndarray
     dense: object
     lexical: object
     words: list[str] = field(default_factory=list)
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self.documents)
+
+    def unit_keys(self) -> np.ndarray:
+        """The units' vector cache keys (20 bytes each), read from disk when asked for."""
+        return np.load(self.path / self.generation / "units.keys.npy", mmap_mode="r", allow_pickle=False)
+
+    def document_threads(self, source: str) -> range:
+        """Positions in ``threads`` of the threads of one source file (empty when unknown)."""
+        meta = self.documents.get(source) or {}
+        first = int(meta.get("first_thread", 0))
+        return range(first, first + int(meta.get("threads", 0))) if source in self.documents else range(0)
 
 
 # ----------------------------------------------------------------------------- discovery
@@ -276,8 +305,8 @@ def build_index(
     """
     from filelock import FileLock, Timeout
 
-    from .dense import HNSW_THRESHOLD, build_dense, index_kind, save_dense
-    from .lexical import LexicalIndex
+    from .dense import HNSW_THRESHOLD, build_dense, dense_info, save_dense
+    from .lexical import LexicalIndex, WordCounts
     from .parse import parse_file
 
     t0 = time.perf_counter()
@@ -290,12 +319,16 @@ def build_index(
         raise BuildLockedError(f"Une autre construction de l'index est en cours ({index_dir}) ; réessayez plus tard.") from exc
     try:
         files, warnings = discover(paths)
+        parser = parser_fingerprint(parse_format)
+        previous = _load_previous(index_dir)
+        reusable = previous if previous is not None and previous["parser"] == parser else None
         docs: list[Document] = []
         corpus_hashes: dict[str, str] = {}
         for f in files:
             try:
-                doc = parse_file(f, format=parse_format, source=source_name(f))
                 digest = sha256_file(f)
+                source = source_name(f)
+                doc = _previous_document(reusable, source, digest) or parse_file(f, format=parse_format, source=source)
             except ChatkbError as exc:
                 warnings.append(one_line(str(exc)))
                 continue
@@ -318,14 +351,13 @@ def build_index(
         spec = embedder.spec
         model_key = f"{spec.name}|{spec.sha256}|{spec.passage_prompt}"
 
-        previous = _load_previous(index_dir)
         units = make_units(threads)
-        keys = [u.key(model_key) for u in units]
+        keys = np.array([bytes.fromhex(u.key(model_key)) for u in units], dtype="S20")
         changes = _diff(previous, threads)
+        same_model = previous is not None and _same_model(previous, spec)
         if (
-            previous is not None
-            and _same_model(previous, spec)
-            and previous["keys"] == keys
+            same_model
+            and np.array_equal(previous["keys"], keys)
             and previous["corpus"] == corpus_hashes
             and previous["analyzer"] == ANALYZER_VERSION
             and _healthy(index_dir)
@@ -336,22 +368,35 @@ def build_index(
                 reused=len(units), seconds=time.perf_counter() - t0, warnings=tuple(warnings), changed=False,
             )
 
-        vectors, embedded = _embed_units(embedder, units, keys, previous if previous and _same_model(previous, spec) else None, progress)
+        # Row of the previous generation holding each unit (same model, same text), or None.
+        rows: list[int | None] = [None] * len(units)
+        if same_model:
+            where = {k: i for i, k in enumerate(previous["keys"].tolist())}
+            rows = [where.get(k) for k in keys.tolist()]
+        vectors, embedded = _embed_units(embedder, units, rows, previous["vectors"] if same_model else None, progress)
         if progress:
             progress("index", 0, 1)
-        lexical = LexicalIndex.build([analyze(u.text) for u in units])
-        dense = build_dense(vectors, hnsw_threshold=hnsw_threshold or HNSW_THRESHOLD)
-        vocab_words = sorted({w for u in units for w in words(u.text)})
+        analysis = previous["analysis"] if previous is not None and previous["analyzer"] == ANALYZER_VERSION else None
+        counts = WordCounts.gather([u.text for u in units], previous=analysis, reuse=rows if analysis is not None else None)
+        lexical = LexicalIndex.from_words(counts)
+        trained = previous["dense"] if same_model else None
+        dense = build_dense(vectors, hnsw_threshold=hnsw_threshold or HNSW_THRESHOLD, trained=trained)
 
         name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         tmp = index_dir / f"{name}.tmp"
         tmp.mkdir()
-        with open(tmp / "threads.jsonl", "w", encoding="utf-8") as f:
-            for t in threads:
-                f.write(json.dumps(t.to_record(), ensure_ascii=False) + "\n")
-        _write_json(tmp / "documents.json", {d.source: _doc_meta(d, corpus_hashes[d.source]) for d in docs})
-        _write_json(tmp / "units.json", {"thread": [u.thread for u in units], "kind": [u.kind for u in units], "key": keys})
-        _write_json(tmp / "words.json", vocab_words)
+        offsets = write_threads(tmp / "threads.jsonl", (t.to_record() for t in threads))
+        np.save(tmp / "threads.offsets.npy", offsets, allow_pickle=False)
+        documents, first = {}, 0
+        for d in docs:
+            documents[d.source] = _doc_meta(d, corpus_hashes[d.source], first)
+            first += len(d.threads)
+        _write_json(tmp / "documents.json", documents)
+        np.save(tmp / "units.thread.npy", np.array([u.thread for u in units], dtype=np.int32), allow_pickle=False)
+        np.save(tmp / "units.kind.npy", np.array([u.kind for u in units], dtype=np.int8), allow_pickle=False)
+        np.save(tmp / "units.keys.npy", keys, allow_pickle=False)
+        _write_json(tmp / "words.json", counts.words)
+        counts.save(tmp / ANALYSIS_DIR)
         np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
         save_dense(dense, tmp / "dense.faiss")
         lexical.save(tmp / "bm25")
@@ -367,7 +412,8 @@ def build_index(
                 "passage_prompt": spec.passage_prompt,
             },
             "analyzer": {"version": ANALYZER_VERSION, "stemmer": "snowball-french", "library": "bm25s"},
-            "dense": {"type": index_kind(dense), "metric": "inner_product"},
+            "parser": parser,
+            "dense": dense_info(dense),
             "counts": {"files": len(docs), "threads": len(threads), "units": len(units), "vectors": int(vectors.shape[0])},
             "changes": {k: v for k, v in changes.items()},
             "corpus": corpus_hashes,
@@ -388,7 +434,33 @@ def build_index(
         lock.release()
 
 
-def _doc_meta(doc: Document, sha256: str) -> dict:
+def parser_fingerprint(parse_format: str = "auto") -> str:
+    """What decides how a file is parsed: the parser's source code and the format asked for."""
+    import hashlib
+
+    h = hashlib.sha1(parse_format.encode("utf-8"))
+    here = Path(__file__).parent
+    for name in PARSER_MODULES:
+        h.update(b"\x1f" + (here / name).read_bytes())
+    return h.hexdigest()
+
+
+def _previous_document(previous: dict | None, source: str, digest: str) -> Document | None:
+    """The previous generation's parse of an unchanged file (same bytes, same parser), if any."""
+    if previous is None or previous["corpus"].get(source) != digest or source not in previous["documents"]:
+        return None
+    meta = previous["documents"][source]
+    first, n = int(meta["first_thread"]), int(meta["threads"])
+    threads = tuple(previous["threads"][first : first + n])
+    if any(t.source != source for t in threads):
+        return None
+    return Document(
+        source=source, format=meta.get("format", "chat"), threads=threads, title=meta.get("title"),
+        expert=meta.get("expert"), encoding=meta.get("encoding", "utf-8"),
+    )
+
+
+def _doc_meta(doc: Document, sha256: str, first_thread: int) -> dict:
     return {
         "path": doc.source,
         "format": doc.format,
@@ -396,8 +468,8 @@ def _doc_meta(doc: Document, sha256: str) -> dict:
         "expert": doc.expert,
         "encoding": doc.encoding,
         "sha256": sha256,
+        "first_thread": first_thread,
         "threads": len(doc.threads),
-        "lines": list(doc.lines),
     }
 
 
@@ -405,7 +477,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"chatkb": __version__}
-    for pkg in ("faiss-cpu", "bm25s", "sentence-transformers", "torch", "PyStemmer"):
+    for pkg in ("faiss-cpu", "bm25s", "sentence-transformers", "torch", "onnxruntime", "PyStemmer"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -427,7 +499,11 @@ def _healthy(index_dir: Path) -> bool:
 
 
 def _load_previous(index_dir: Path) -> dict | None:
-    """What the live generation offers a rebuild: its vector cache and thread hashes."""
+    """What the live generation offers a rebuild: its parsed files, vectors, word counts and
+    trained dense index, each checked against the manifest before it is trusted."""
+    from .dense import load_trained
+    from .lexical import WordCounts
+
     try:
         gen = current_generation(index_dir)
     except ChatkbError:
@@ -437,38 +513,57 @@ def _load_previous(index_dir: Path) -> dict | None:
     folder = index_dir / gen
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        units = json.loads((folder / "units.json").read_text(encoding="utf-8"))
-        vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
-        threads = [json.loads(line) for line in (folder / "threads.jsonl").read_text(encoding="utf-8").splitlines() if line]
-        files = manifest.get("files", {})
-        for rel in ("units.json", "vectors.npy", "threads.jsonl"):
-            if sha256_file(folder / rel) != files.get(rel):
-                return None  # damaged: its vectors cannot be trusted as a cache
-        if vectors.shape[0] != len(units["key"]):
+        if manifest.get("format_version") != FORMAT_VERSION:
             return None
+        files = manifest.get("files", {})
+
+        def intact(rel: str) -> bool:
+            return rel in files and sha256_file(folder / rel) == files[rel]
+
+        if not all(intact(rel) for rel in ("units.keys.npy", "vectors.npy", "threads.jsonl", "threads.offsets.npy", "documents.json")):
+            return None  # damaged: nothing in it can be trusted as a cache
+        keys = np.load(folder / "units.keys.npy", allow_pickle=False)
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        if vectors.shape[0] != len(keys):
+            return None
+        threads = list(ThreadStore(folder / "threads.jsonl", np.load(folder / "threads.offsets.npy", allow_pickle=False)))
+        documents = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError):
         return None  # unreadable previous index: rebuild everything
+    analysis = None
+    try:
+        if all(intact(f"{ANALYSIS_DIR}/{name}") for name in WordCounts.FILES):
+            analysis = WordCounts.load(folder / ANALYSIS_DIR)
+            if len(analysis) != len(keys):
+                analysis = None
+    except (OSError, ValueError):
+        analysis = None
+    dense = load_trained(folder / "dense.faiss", manifest.get("dense", {})) if intact("dense.faiss") else None
     return {
         "generation": gen,
         "manifest": manifest,
-        "keys": units["key"],
+        "keys": keys,
         "vectors": vectors,
         "threads": threads,
+        "documents": documents,
+        "analysis": analysis,
+        "dense": dense,
+        "parser": manifest.get("parser"),
         "corpus": manifest.get("corpus", {}),
         "analyzer": manifest.get("analyzer", {}).get("version"),
     }
 
 
-def _embed_units(embedder, units: list[Unit], keys: list[str], previous: dict | None, progress) -> tuple[np.ndarray, int]:
-    cache: dict[str, int] = {}
-    if previous is not None:
-        cache = {k: i for i, k in enumerate(previous["keys"])}
-    missing = [i for i, k in enumerate(keys) if k not in cache]
-    dim = previous["vectors"].shape[1] if previous is not None else embedder.dimension
+def _embed_units(embedder, units: list[Unit], rows: list[int | None], previous: np.ndarray | None, progress) -> tuple[np.ndarray, int]:
+    """Each unit's vector: copied from ``previous[rows[i]]`` when known, else embedded now."""
+    missing = [i for i, r in enumerate(rows) if r is None or previous is None]
+    dim = previous.shape[1] if previous is not None else embedder.dimension
     vectors = np.empty((len(units), dim), dtype=np.float32)
-    for i, k in enumerate(keys):
-        if k in cache:
-            vectors[i] = previous["vectors"][cache[k]]
+    known = [i for i, r in enumerate(rows) if r is not None and previous is not None]
+    if known:
+        src = np.array([rows[i] for i in known], dtype=np.int64)
+        order = np.argsort(src, kind="stable")  # forward reads in the file
+        vectors[np.array(known)[order]] = previous[src[order]]
     if missing:
         done = [0]
 
@@ -485,7 +580,7 @@ def _embed_units(embedder, units: list[Unit], keys: list[str], previous: dict | 
 
 def _diff(previous: dict | None, threads: list[Thread]) -> dict[str, int]:
     """Threads added, updated (same source and questions, new content), removed, unchanged."""
-    old = [Thread.from_dict(t) for t in previous["threads"]] if previous else []
+    old = previous["threads"] if previous else []
     old_hash = {(t.source, t.content_hash()) for t in old}
     old_questions = {(t.source, t.question_text) for t in old}
     added = updated = unchanged = 0
@@ -543,28 +638,31 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
             if sha256_file(p) != digest:
                 raise IndexCorruptError(f"{where} : fichier {rel} altéré ou d'une autre génération ; relancez « chatkb build ».")
     try:
-        threads = [
-            Thread.from_dict(json.loads(line))
-            for line in (folder / "threads.jsonl").read_text(encoding="utf-8").splitlines()
-            if line
-        ]
+        threads = ThreadStore(folder / "threads.jsonl", np.load(folder / "threads.offsets.npy", allow_pickle=False))
         documents = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
-        units = json.loads((folder / "units.json").read_text(encoding="utf-8"))
-        unit_thread = np.asarray(units["thread"], dtype=np.int32)
-        unit_kind = np.asarray(units["kind"], dtype=np.int8)
+        unit_thread = np.load(folder / "units.thread.npy", allow_pickle=False).astype(np.int32, copy=False)
+        unit_kind = np.load(folder / "units.kind.npy", allow_pickle=False).astype(np.int8, copy=False)
+        n_keys = len(np.load(folder / "units.keys.npy", mmap_mode="r", allow_pickle=False))
         vectors = np.load(folder / "vectors.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
-        dense = load_dense(folder / "dense.faiss")
+        dense = load_dense(folder / "dense.faiss", vectors)
         lexical = LexicalIndex.load(folder / "bm25", mmap=False)
         vocab_words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
+        thread_doc = np.zeros(len(threads), dtype=np.int32)
+        for d, meta in enumerate(documents.values()):
+            first, n = int(meta["first_thread"]), int(meta["threads"])
+            if first < 0 or n < 0 or first + n > len(threads):
+                raise ValueError("document thread range")
+            thread_doc[first : first + n] = d
     except Exception as exc:  # noqa: BLE001 - any failure here means a damaged index
         raise IndexCorruptError(f"{where} : fichiers illisibles ({type(exc).__name__}) ; relancez « chatkb build ».") from exc
     n_units = len(unit_thread)
     counts = manifest.get("counts") or {}
     if (
-        not (vectors.shape[0] == n_units == dense.ntotal == lexical.num_docs == len(units["key"]) == len(unit_kind))
-        or (n_units and unit_thread.max() >= len(threads))
+        not (vectors.shape[0] == n_units == dense.ntotal == lexical.num_docs == n_keys == len(unit_kind))
+        or (n_units and (unit_thread.min() < 0 or unit_thread.max() >= len(threads) or np.any(np.diff(unit_thread) < 0)))
         or counts.get("threads") != len(threads)
         or counts.get("units") != n_units
+        or sum(int(m["threads"]) for m in documents.values()) != len(threads)
         or vectors.shape[1:] != (int((manifest.get("model") or {}).get("dimension", -1)),)
         or dense.d != vectors.shape[1]
     ):
@@ -576,10 +674,10 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         manifest=manifest,
         threads=threads,
         documents=documents,
+        thread_doc=thread_doc,
         unit_thread=unit_thread,
         unit_kind=unit_kind,
         unit_offsets=offsets,
-        unit_keys=units["key"],
         vectors=vectors,
         dense=dense,
         lexical=lexical,

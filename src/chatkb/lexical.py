@@ -82,8 +82,8 @@ class LexicalIndex:
         n_docs = len(doc_indptr) - 1
         n_vocab = len(vocab)
         tf = np.asarray(tf)
-        dl = np.add.reduceat(tf.astype(np.int64), doc_indptr[:-1]) if len(tf) else np.zeros(n_docs, np.int64)
-        dl[np.diff(doc_indptr) == 0] = 0
+        doc_indptr = np.asarray(doc_indptr, dtype=np.int64)
+        dl = np.bincount(np.repeat(np.arange(n_docs), np.diff(doc_indptr)), weights=tf, minlength=n_docs).astype(np.int64)
         avg = float(dl.mean()) if n_docs else 1.0
         df = np.bincount(token_ids, minlength=n_vocab).astype(np.float64)
         idf = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
@@ -102,6 +102,22 @@ class LexicalIndex:
         bm25.vocab_dict = dict(vocab)
         bm25.nonoccurrence_array = None
         return cls(bm25, dict(vocab))
+
+    @classmethod
+    def from_words(cls, counts: "WordCounts", *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
+        """Index from each unit's word counts: the words are stemmed once each (not once per
+        occurrence) and a unit's words that share a stem are counted together."""
+        from .analyzer import stem
+
+        vocab: dict[str, int] = {"": 0}  # id 0: never matches (kept from build())
+        stem_of_word = np.fromiter((vocab.setdefault(s, len(vocab)) for s in stem(counts.words)), dtype=np.int64, count=len(counts.words))
+        n = len(counts)
+        unit = np.repeat(np.arange(n, dtype=np.int64), np.diff(counts.indptr))
+        key = unit * len(vocab) + stem_of_word[counts.ids]
+        cells, inverse = np.unique(key, return_inverse=True)
+        tf = np.bincount(inverse.ravel(), weights=counts.tf, minlength=len(cells)).astype(np.int32)
+        doc_indptr = np.searchsorted(cells // len(vocab), np.arange(n + 1))
+        return cls.from_counts(doc_indptr, (cells % len(vocab)).astype(np.int32), tf, vocab, k1=k1, b=b)
 
     @classmethod
     def build(cls, token_lists: Sequence[Sequence[str]], *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
@@ -262,6 +278,83 @@ class LexicalIndex:
         if all((folder / name).is_file() for name in IMPACT_FILES):
             impacts = tuple(np.load(folder / name, allow_pickle=False) for name in IMPACT_FILES)
         return cls(bm25, vocab, impacts)
+
+
+class WordCounts:
+    """Each unit's folded words and their counts (CSR rows): the analyser's work on the units,
+    kept between builds so that an incremental build analyses only new texts.
+
+    BM25's stems (:meth:`LexicalIndex.from_words`) and the typo-correction vocabulary are both
+    derived from it. Row ``i`` holds the word ids ``ids[indptr[i]:indptr[i+1]]`` with counts
+    ``tf``; ``words`` is sorted and holds only words that some unit contains.
+    """
+
+    FILES = ("words.json", "indptr.npy", "ids.npy", "tf.npy")
+
+    def __init__(self, words: list[str], indptr: np.ndarray, ids: np.ndarray, tf: np.ndarray):
+        self.words = words
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.ids = np.asarray(ids, dtype=np.int32)
+        self.tf = np.asarray(tf, dtype=np.int32)
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    @classmethod
+    def gather(cls, texts: Sequence[str], *, previous: "WordCounts | None" = None, reuse: Sequence[int | None] | None = None) -> "WordCounts":
+        """Counts for ``texts``: row ``reuse[i]`` of ``previous`` when given, else analysed now.
+
+        Args:
+            texts: one text per unit.
+            previous: the counts of a previous build.
+            reuse: for each text, the row of ``previous`` holding the same text, or ``None``.
+        """
+        from .analyzer import words as analyse_words
+
+        vocab: dict[str, int] = {w: i for i, w in enumerate(previous.words)} if previous is not None else {}
+        rows_ids: list[np.ndarray] = []
+        rows_tf: list[np.ndarray] = []
+        for i, text in enumerate(texts):
+            r = reuse[i] if reuse is not None else None
+            if r is not None and previous is not None:
+                lo, hi = int(previous.indptr[r]), int(previous.indptr[r + 1])
+                rows_ids.append(previous.ids[lo:hi])
+                rows_tf.append(previous.tf[lo:hi])
+                continue
+            counts = Counter(analyse_words(text))
+            rows_ids.append(np.fromiter((vocab.setdefault(w, len(vocab)) for w in counts), dtype=np.int32, count=len(counts)))
+            rows_tf.append(np.fromiter(counts.values(), dtype=np.int32, count=len(counts)))
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum([len(r) for r in rows_ids], out=indptr[1:])
+        ids = np.concatenate(rows_ids) if rows_ids else np.zeros(0, np.int32)
+        tf = np.concatenate(rows_tf) if rows_tf else np.zeros(0, np.int32)
+        # Keep the words still in use, sorted, so the result does not depend on the build history.
+        names = sorted(vocab, key=vocab.__getitem__)
+        used = np.unique(ids)
+        kept = [names[u] for u in used]
+        order = sorted(range(len(kept)), key=kept.__getitem__)
+        remap = np.full(len(names), -1, dtype=np.int32)
+        remap[used[order]] = np.arange(len(order), dtype=np.int32)
+        return cls([kept[j] for j in order], indptr, remap[ids], tf)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "words.json").write_text(json.dumps(self.words, ensure_ascii=False), encoding="utf-8")
+        for name, arr in zip(self.FILES[1:], (self.indptr, self.ids, self.tf)):
+            np.save(folder / name, arr, allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "WordCounts":
+        """Read the counts saved by :meth:`save`.
+
+        Raises:
+            ValueError: the files do not fit together.
+        """
+        words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
+        indptr, ids, tf = (np.load(folder / name, allow_pickle=False) for name in cls.FILES[1:])
+        if not isinstance(words, list) or len(ids) != len(tf) or (len(indptr) and indptr[-1] != len(ids)) or (len(ids) and int(ids.max()) >= len(words)):
+            raise ValueError("inconsistent word counts")
+        return cls(words, indptr, ids, tf)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:

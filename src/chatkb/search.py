@@ -237,8 +237,9 @@ class KnowledgeBase:
         t2 = time.perf_counter()
         cand = np.unique(np.concatenate([data.unit_thread[lex_top], data.unit_thread[dense_top]]))
         if sources:
-            allowed = set(sources)
-            cand = np.array([t for t in cand if data.threads[t].source in allowed], dtype=np.int64)
+            wanted = set(sources)
+            allowed = np.array([p in wanted for p in data.documents], dtype=bool)
+            cand = cand[allowed[data.thread_doc[cand]]]
         if cand.size == 0:
             return [], {"lexical": t1 - t0, "dense": t2 - t1}
         unit_ids = units_of(cand, data.unit_offsets)
@@ -287,7 +288,8 @@ class KnowledgeBase:
     def context(self, thread: Thread, *, before: int = 2, after: int = 2) -> list[Thread]:
         """The thread with its neighbours in the same source, in document order."""
         data = self.data
-        same = [t for t in data.threads if t.source == thread.source]
+        span = data.document_threads(thread.source)
+        same = data.threads[span.start : span.stop]
         pos = next((i for i, t in enumerate(same) if t.id == thread.id), None)
         if pos is None:
             return [thread]
