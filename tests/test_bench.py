@@ -87,14 +87,19 @@ def test_written_generation_is_a_chatkb_index(tmp_path):
     assert (tmp_path / "idx" / "exact-neighbours.npz").is_file()
 
 
-def test_int8_embedder_close_to_fp32(real_embedder):
-    """The int8 path (ONNX Runtime, built locally from the packaged model) stays close to fp32."""
-    pytest.importorskip("onnxruntime")
+def test_int8_embedder_close_to_fp32(monkeypatch):
+    """The int8 path (ONNX Runtime, built locally from the packaged model) is the default and
+    stays close to fp32, which ``CHATKB_INT8=0`` selects."""
     from chatkb.embed import Embedder, resolve_model
 
+    monkeypatch.delenv("CHATKB_INT8", raising=False)
     spec = resolve_model("all-MiniLM-L6-v2+int8")
-    assert spec.int8 and spec.name == "all-MiniLM-L6-v2+int8" and spec.sha256 == real_embedder.spec.sha256
-    assert resolve_model(None, int8=True) == spec
+    assert spec.int8 and spec.name == "all-MiniLM-L6-v2+int8"
+    assert resolve_model(None, int8=True) == spec == resolve_model(None) == resolve_model("all-MiniLM-L6-v2")
+    monkeypatch.setenv("CHATKB_INT8", "0")
+    fp32 = resolve_model(None)
+    assert not fp32.int8 and fp32.name == "all-MiniLM-L6-v2" and fp32.sha256 == spec.sha256
+    real_embedder = Embedder(fp32)
     int8 = Embedder(spec)
     sentences = [
         "Comment rendre son profil visible sur internet ?",

@@ -29,7 +29,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MAX_QUERY_CHARS = 1000
 INT8_SUFFIX = "+int8"
-INT8_DEFAULT = False  # the default model's variant when neither the name nor $CHATKB_INT8 says (see docs/benchmarks.md)
+INT8_DEFAULT = True  # the default model runs int8 unless $CHATKB_INT8=0 (measured: docs/benchmarks.md)
 INT8_RECIPE = "ort-fused-dynq-s8-perchannel-v1"  # change it when the export or quantisation changes
 MAX_SEQ_LENGTH = 256
 

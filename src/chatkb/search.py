@@ -31,6 +31,8 @@ from .units import THREAD
 MAX_QUERY_CHARS = 1000
 # Blanks, control and invisible format characters (and lone surrogates) before the first word.
 _LEADING_JUNK = re.compile("[\\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ud800-\udfff]*")
+# Terminal escape sequences (colours pasted from a terminal): dropped whole, not just their ESC.
+_ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 CANDIDATE_UNITS = 64
 
 
@@ -84,7 +86,7 @@ class SearchResult:
 
 def clean_query(text: str, *, max_chars: int = MAX_QUERY_CHARS) -> str:
     """Drop control characters, collapse spaces, truncate. Raises :class:`QueryError` if empty."""
-    text = str(text)
+    text = _ANSI_ESCAPE.sub(" ", str(text))
     text = text[_LEADING_JUNK.match(text).end() :]  # so a flood of blanks/NULs does not hide the question
     text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text[: max_chars * 4])
     text = " ".join(text.split())[:max_chars]
