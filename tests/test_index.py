@@ -252,3 +252,18 @@ def test_threads_are_read_on_demand_and_checked(corpus, tmp_path, fake_embedder)
     gen = tmp_path / "index" / report.generation
     with pytest.raises(ValueError):
         ThreadStore(gen / "threads.jsonl", np.array([0, 5, 9]))
+
+
+def test_candidates_are_proposed_by_questions_and_whole_threads(corpus, tmp_path, fake_embedder):
+    import numpy as np
+
+    from chatkb.units import CANDIDATE_KINDS
+
+    build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    data = open_index(tmp_path / "index")
+    proposing = np.unique(np.asarray(data.candidates._indices))
+    assert set(data.unit_kind[proposing].tolist()) == set(CANDIDATE_KINDS)
+    assert set(np.unique(np.asarray(data.lexical._indices)).tolist()) > set(proposing.tolist())  # answers are scored, not proposing
+    assert data.candidates.vocab == data.lexical.vocab
+    # a word only in an answer still finds its thread (the whole-thread unit holds it)
+    assert "entretien" in KnowledgeBase(data, fake_embedder).search("réalisations concrètes").hits[0].thread.questions[0].text

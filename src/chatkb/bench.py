@@ -668,6 +668,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     from .index import FORMAT_VERSION, _sha256_file, _versions
     from .lexical import LexicalIndex
     from .records import Answer, Question, content_hash, thread_id
+    from .units import CANDIDATE_KINDS
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -714,10 +715,18 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     del tfs
     vocab = {"": 0} | {s: i + 1 for i, s in enumerate(pool.stem_vocab)}
     lexical = LexicalIndex.from_counts(doc_indptr, tok, tf, vocab)
-    del tok, tf, doc_indptr
     lexical.save(tmp / "bm25")
     nnz = int(lexical.num_postings)
     del lexical
+    gc.collect()
+    keep = np.isin(refs.kind, CANDIDATE_KINDS)  # the candidate-proposing units, as build_index does
+    lengths = np.where(keep, np.diff(doc_indptr), 0)
+    mask = np.repeat(keep, np.diff(doc_indptr))
+    cand_indptr = np.concatenate([[0], np.cumsum(lengths)])
+    candidates = LexicalIndex.from_counts(cand_indptr, tok[mask], tf[mask], vocab)
+    del tok, tf, doc_indptr, mask
+    candidates.save(tmp / "bm25-candidates")
+    del candidates
     gc.collect()
     timings["bm25"] = time.perf_counter() - t
 
@@ -798,7 +807,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     return {
         "threads": n_threads, "units": n_units, "units_per_thread": round(n_units / n_threads, 3), "postings": nnz,
         "dense_type": kind, "seconds": {k: round(v, 2) for k, v in timings.items()}, "peak_rss_gib": gib(peak_rss_bytes()),
-        "disk_bytes": du(index_dir), "disk_by_file": {p.name if p.parent.name != "bm25" else "bm25/" + p.name: p.stat().st_size for p in (index_dir / name).rglob("*") if p.is_file()},
+        "disk_bytes": du(index_dir), "disk_by_file": {p.relative_to(index_dir / name).as_posix(): p.stat().st_size for p in (index_dir / name).rglob("*") if p.is_file()},
     }
 
 
@@ -1665,8 +1674,8 @@ _DISK_GROUPS = ("vectors", "dense index", "BM25", "records", "units", "other")
 def _disk_groups(by_file: dict) -> dict:
     out: dict[str, int] = {}
     for name, size in by_file.items():
-        g = ("vectors" if name == "vectors.npy" else "dense index" if name == "dense.faiss" else "BM25" if name.startswith("bm25/")
-             else "records" if name in ("threads.jsonl", "documents.json") else "units" if name == "units.json" else "other")
+        g = ("vectors" if name == "vectors.npy" else "dense index" if name == "dense.faiss" else "BM25" if name.startswith("bm25")
+             else "records" if name.startswith(("threads.", "documents.")) else "units" if name.startswith("units.") else "other")
         out[g] = out.get(g, 0) + size
     return out
 

@@ -19,6 +19,7 @@ Layout::
         words.json       corpus word forms (typo correction)
         analysis/        each unit's word counts (the analyser's work, reused by the next build)
         bm25/            bm25s arrays + params + our stem vocabulary + impact lists
+        bm25-candidates/ the same over the units that propose candidates (questions, whole threads)
 
 A build writes ``gen-<id>.tmp``, renames it, then replaces ``CURRENT``: a build that fails or
 is killed leaves the previous generation live. Nothing is ever loaded with pickle.
@@ -50,7 +51,7 @@ from .errors import (
 from .records import Document, Thread
 from .store import ThreadStore, write_threads
 from .textio import sha256_file
-from .units import Unit, make_units
+from .units import CANDIDATE_KINDS, Unit, make_units
 
 FORMAT_VERSION = 2
 CORPUS_SUFFIXES = (".txt", ".md", ".markdown")
@@ -59,6 +60,8 @@ REQUIRED_FILES = frozenset({
     "threads.jsonl", "threads.offsets.npy", "documents.json", "units.thread.npy", "units.kind.npy", "units.keys.npy",
     "words.json", "vectors.npy", "dense.faiss", "bm25/stems.json",
     "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy", "bm25/indptr.csc.index.npy",
+    "bm25-candidates/stems.json", "bm25-candidates/data.csc.index.npy", "bm25-candidates/indices.csc.index.npy",
+    "bm25-candidates/indptr.csc.index.npy",
 })
 # Written by every build but optional when opening: without them a build re-analyses every unit.
 ANALYSIS_DIR = "analysis"
@@ -110,6 +113,7 @@ class IndexData:
     vectors: np.ndarray
     dense: object
     lexical: object
+    candidates: object  # BM25 over the units that propose threads (units.CANDIDATE_KINDS)
     words: list[str] = field(default_factory=list)
 
     @property
@@ -379,6 +383,8 @@ def build_index(
         analysis = previous["analysis"] if previous is not None and previous["analyzer"] == ANALYZER_VERSION else None
         counts = WordCounts.gather([u.text for u in units], previous=analysis, reuse=rows if analysis is not None else None)
         lexical = LexicalIndex.from_words(counts)
+        kinds = np.array([u.kind for u in units], dtype=np.int8)
+        candidates = LexicalIndex.from_words(counts.select(np.isin(kinds, CANDIDATE_KINDS)))
         trained = previous["dense"] if same_model else None
         dense = build_dense(vectors, hnsw_threshold=hnsw_threshold or HNSW_THRESHOLD, trained=trained)
 
@@ -393,13 +399,14 @@ def build_index(
             first += len(d.threads)
         _write_json(tmp / "documents.json", documents)
         np.save(tmp / "units.thread.npy", np.array([u.thread for u in units], dtype=np.int32), allow_pickle=False)
-        np.save(tmp / "units.kind.npy", np.array([u.kind for u in units], dtype=np.int8), allow_pickle=False)
+        np.save(tmp / "units.kind.npy", kinds, allow_pickle=False)
         np.save(tmp / "units.keys.npy", keys, allow_pickle=False)
         _write_json(tmp / "words.json", counts.words)
         counts.save(tmp / ANALYSIS_DIR)
         np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
         save_dense(dense, tmp / "dense.faiss")
         lexical.save(tmp / "bm25")
+        candidates.save(tmp / "bm25-candidates")
         manifest = {
             "format_version": FORMAT_VERSION,
             "generation": name,
@@ -646,6 +653,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         vectors = np.load(folder / "vectors.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
         dense = load_dense(folder / "dense.faiss", vectors)
         lexical = LexicalIndex.load(folder / "bm25", mmap=False)
+        candidates = LexicalIndex.load(folder / "bm25-candidates", mmap=False)
         vocab_words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
         thread_doc = np.zeros(len(threads), dtype=np.int32)
         for d, meta in enumerate(documents.values()):
@@ -658,7 +666,8 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
     n_units = len(unit_thread)
     counts = manifest.get("counts") or {}
     if (
-        not (vectors.shape[0] == n_units == dense.ntotal == lexical.num_docs == n_keys == len(unit_kind))
+        not (vectors.shape[0] == n_units == dense.ntotal == lexical.num_docs == candidates.num_docs == n_keys == len(unit_kind))
+        or candidates.vocab != lexical.vocab
         or (n_units and (unit_thread.min() < 0 or unit_thread.max() >= len(threads) or np.any(np.diff(unit_thread) < 0)))
         or counts.get("threads") != len(threads)
         or counts.get("units") != n_units
@@ -681,6 +690,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         vectors=vectors,
         dense=dense,
         lexical=lexical,
+        candidates=candidates,
         words=vocab_words,
     )
 

@@ -337,6 +337,15 @@ class WordCounts:
         remap[used[order]] = np.arange(len(order), dtype=np.int32)
         return cls([kept[j] for j in order], indptr, remap[ids], tf)
 
+    def select(self, keep: np.ndarray) -> "WordCounts":
+        """The same units, with the rows where ``keep`` is false emptied (ids unchanged)."""
+        keep = np.asarray(keep, dtype=bool)
+        lengths = np.where(keep, np.diff(self.indptr), 0)
+        mask = np.repeat(keep, np.diff(self.indptr))
+        indptr = np.zeros(len(keep) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        return WordCounts(self.words, indptr, self.ids[mask], self.tf[mask])
+
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "words.json").write_text(json.dumps(self.words, ensure_ascii=False), encoding="utf-8")

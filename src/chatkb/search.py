@@ -232,8 +232,8 @@ class KnowledgeBase:
         token_ids = data.lexical.token_ids(terms.stems)
         ideal = data.lexical.ideal(token_ids)
         n_cand = max(CANDIDATE_UNITS, 4 * k)
-        # Exact top units without a score array over every unit (which costs ~100 ms at millions of units).
-        lex_top = data.lexical.top_units(token_ids, n_cand)
+        # The best questions and whole threads (exact, without a score array over every unit).
+        lex_top = data.candidates.top_units(token_ids, n_cand)
         t1 = time.perf_counter()
         _, dense_top = search_dense(data.dense, qvec, n_cand)
         t2 = time.perf_counter()

@@ -16,6 +16,11 @@ from .records import Thread, content_hash
 QUESTION, ANSWER, PASSAGE, THREAD = 0, 1, 2, 3
 KIND_NAMES = ("question", "answer", "passage", "thread")
 PASSAGE_WORDS = 60  # a passage gathers whole answer lines up to about this many words
+# Units through which BM25 proposes candidate threads. The whole-thread unit holds every word of
+# the answer and its passages, with ~40% of all postings: at a million threads, proposing from
+# it and the questions costs a third of proposing from every unit (docs/benchmarks.md); every
+# unit of a proposed thread is then scored.
+CANDIDATE_KINDS = (QUESTION, THREAD)
 
 
 @dataclass(frozen=True)
