@@ -357,7 +357,9 @@ def build_index(
 
         units = make_units(threads)
         keys = np.array([bytes.fromhex(u.key(model_key)) for u in units], dtype="S20")
-        changes = _diff(previous, threads)
+        # files whose previous parse was reused: their threads are the previous ones
+        same_files = {src for src, digest in corpus_hashes.items() if reusable is not None and reusable["corpus"].get(src) == digest}
+        changes = _diff(previous, threads, same_files)
         same_model = previous is not None and _same_model(previous, spec)
         if (
             same_model
@@ -384,7 +386,7 @@ def build_index(
         counts = WordCounts.gather([u.text for u in units], previous=analysis, reuse=rows if analysis is not None else None)
         lexical = LexicalIndex.from_words(counts)
         kinds = np.array([u.kind for u in units], dtype=np.int8)
-        candidates = LexicalIndex.from_words(counts.select(np.isin(kinds, CANDIDATE_KINDS)))
+        candidates = LexicalIndex.from_words(counts, keep=np.isin(kinds, CANDIDATE_KINDS))
         trained = previous["dense"] if same_model else None
         dense = build_dense(vectors, hnsw_threshold=hnsw_threshold or HNSW_THRESHOLD, trained=trained)
 
@@ -585,13 +587,17 @@ def _embed_units(embedder, units: list[Unit], rows: list[int | None], previous: 
     return vectors, len(missing)
 
 
-def _diff(previous: dict | None, threads: list[Thread]) -> dict[str, int]:
-    """Threads added, updated (same source and questions, new content), removed, unchanged."""
-    old = previous["threads"] if previous else []
+def _diff(previous: dict | None, threads: list[Thread], same_files: set[str] = frozenset()) -> dict[str, int]:
+    """Threads added, updated (same source and questions, new content), removed, unchanged.
+
+    ``same_files``: sources whose bytes did not change (their threads are unchanged as a whole).
+    """
+    old = [t for t in previous["threads"] if t.source not in same_files] if previous else []
     old_hash = {(t.source, t.content_hash()) for t in old}
     old_questions = {(t.source, t.question_text) for t in old}
-    added = updated = unchanged = 0
-    for t in threads:
+    added = updated = 0
+    unchanged = sum(1 for t in threads if t.source in same_files)
+    for t in (t for t in threads if t.source not in same_files):
         if (t.source, t.content_hash()) in old_hash:
             unchanged += 1
         elif (t.source, t.question_text) in old_questions:

@@ -104,20 +104,16 @@ class LexicalIndex:
         return cls(bm25, dict(vocab))
 
     @classmethod
-    def from_words(cls, counts: "WordCounts", *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
-        """Index from each unit's word counts: the words are stemmed once each (not once per
-        occurrence) and a unit's words that share a stem are counted together."""
-        from .analyzer import stem
-
-        vocab: dict[str, int] = {"": 0}  # id 0: never matches (kept from build())
-        stem_of_word = np.fromiter((vocab.setdefault(s, len(vocab)) for s in stem(counts.words)), dtype=np.int64, count=len(counts.words))
-        n = len(counts)
-        unit = np.repeat(np.arange(n, dtype=np.int64), np.diff(counts.indptr))
-        key = unit * len(vocab) + stem_of_word[counts.ids]
-        cells, inverse = np.unique(key, return_inverse=True)
-        tf = np.bincount(inverse.ravel(), weights=counts.tf, minlength=len(cells)).astype(np.int32)
-        doc_indptr = np.searchsorted(cells // len(vocab), np.arange(n + 1))
-        return cls.from_counts(doc_indptr, (cells % len(vocab)).astype(np.int32), tf, vocab, k1=k1, b=b)
+    def from_words(cls, counts: "WordCounts", *, keep: np.ndarray | None = None, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
+        """Index from each unit's word counts (:meth:`WordCounts.stems`); with ``keep``, only
+        those units have postings (the others stay, empty, so unit ids are unchanged)."""
+        vocab, indptr, ids, tf = counts.stems()
+        if keep is not None:
+            keep = np.asarray(keep, dtype=bool)
+            mask = np.repeat(keep, np.diff(indptr))
+            indptr = np.concatenate([[0], np.cumsum(np.where(keep, np.diff(indptr), 0))])
+            ids, tf = ids[mask], tf[mask]
+        return cls.from_counts(indptr, ids, tf, vocab, k1=k1, b=b)
 
     @classmethod
     def build(cls, token_lists: Sequence[Sequence[str]], *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
@@ -292,6 +288,7 @@ class WordCounts:
     FILES = ("words.json", "indptr.npy", "ids.npy", "tf.npy")
 
     def __init__(self, words: list[str], indptr: np.ndarray, ids: np.ndarray, tf: np.ndarray):
+        self._stems = None
         self.words = words
         self.indptr = np.asarray(indptr, dtype=np.int64)
         self.ids = np.asarray(ids, dtype=np.int32)
@@ -337,14 +334,23 @@ class WordCounts:
         remap[used[order]] = np.arange(len(order), dtype=np.int32)
         return cls([kept[j] for j in order], indptr, remap[ids], tf)
 
-    def select(self, keep: np.ndarray) -> "WordCounts":
-        """The same units, with the rows where ``keep`` is false emptied (ids unchanged)."""
-        keep = np.asarray(keep, dtype=bool)
-        lengths = np.where(keep, np.diff(self.indptr), 0)
-        mask = np.repeat(keep, np.diff(self.indptr))
-        indptr = np.zeros(len(keep) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=indptr[1:])
-        return WordCounts(self.words, indptr, self.ids[mask], self.tf[mask])
+    def stems(self) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+        """Each unit's stem counts: ``(vocab, indptr, ids, tf)``, computed once and kept.
+
+        Every word is stemmed once (not once per occurrence); a unit's words that share a stem
+        are counted together. Stem id 0 is a placeholder that never matches.
+        """
+        if getattr(self, "_stems", None) is None:
+            from scipy.sparse import csr_matrix
+
+            from .analyzer import stem
+
+            vocab: dict[str, int] = {"": 0}
+            stem_of_word = np.fromiter((vocab.setdefault(s, len(vocab)) for s in stem(self.words)), dtype=np.int32, count=len(self.words))
+            m = csr_matrix((self.tf.copy(), stem_of_word[self.ids], self.indptr.copy()), shape=(len(self), len(vocab)))
+            m.sum_duplicates()  # sorts each row and merges the words of one stem
+            self._stems = (vocab, m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.int32))
+        return self._stems
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
