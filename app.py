@@ -28,14 +28,15 @@ st.set_page_config(page_title="Réponses d'experts · chatkb", page_icon="💬",
 
 @st.cache_resource(show_spinner="Chargement du modèle…")
 def load_embedder(model: str | None):
-    import torch
-
     from chatkb.embed import Embedder
 
     # One short query at a time: a single thread is 3x faster than two fighting for the
     # cores with the browser and other sessions (measured: 14 ms vs 46 ms median).
-    torch.set_num_threads(1)
-    embedder = Embedder.load(model)
+    embedder = Embedder.load(model, threads=1)
+    if not embedder.spec.int8:
+        import torch
+
+        torch.set_num_threads(1)
     embedder.encode_query("bonjour")  # load the weights now, not on the first question
     return embedder
 

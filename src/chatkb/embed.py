@@ -131,9 +131,10 @@ class Embedder:
         batch_size: texts per forward pass when encoding many.
     """
 
-    def __init__(self, spec: ModelSpec, *, batch_size: int = 32):
+    def __init__(self, spec: ModelSpec, *, batch_size: int = 32, threads: int | None = None):
         self.spec = spec
         self.batch_size = batch_size
+        self.threads = threads  # ONNX Runtime intra-op threads (int8); None: one per core, up to 8
         self._model = None
         self._lock = threading.Lock()
 
@@ -152,7 +153,7 @@ class Embedder:
                     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
                     if self.spec.int8:
-                        self._model = OnnxInt8Model(self.spec)
+                        self._model = OnnxInt8Model(self.spec, threads=self.threads)
                         return self._model
                     from sentence_transformers import SentenceTransformer
 
