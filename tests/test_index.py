@@ -261,8 +261,9 @@ def test_candidates_are_proposed_by_questions_and_whole_threads(corpus, tmp_path
 
     build_index([corpus], tmp_path / "index", embedder=fake_embedder)
     data = open_index(tmp_path / "index")
-    proposing = np.unique(np.asarray(data.candidates._indices))
+    proposing = data.candidate_units[np.unique(np.asarray(data.candidates._indices))]
     assert set(data.unit_kind[proposing].tolist()) == set(CANDIDATE_KINDS)
+    assert data.candidate_units.tolist() == np.flatnonzero(np.isin(data.unit_kind, CANDIDATE_KINDS)).tolist()
     assert set(np.unique(np.asarray(data.lexical._indices)).tolist()) > set(proposing.tolist())  # answers are scored, not proposing
     assert data.candidates.vocab == data.lexical.vocab
     # a word only in an answer still finds its thread (the whole-thread unit holds it)

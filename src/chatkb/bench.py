@@ -666,7 +666,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     from .analyzer import ANALYZER_VERSION
     from .dense import build_dense, dense_info, index_kind, save_dense
     from .index import FORMAT_VERSION, _sha256_file, _versions
-    from .lexical import LexicalIndex
+    from .lexical import LexicalIndex, select_rows
     from .records import Answer, Question, content_hash, thread_id
     from .units import CANDIDATE_KINDS
 
@@ -720,12 +720,10 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     del lexical
     gc.collect()
     keep = np.isin(refs.kind, CANDIDATE_KINDS)  # the candidate-proposing units, as build_index does
-    lengths = np.where(keep, np.diff(doc_indptr), 0)
-    mask = np.repeat(keep, np.diff(doc_indptr))
-    cand_indptr = np.concatenate([[0], np.cumsum(lengths)])
-    candidates = LexicalIndex.from_counts(cand_indptr, tok[mask], tf[mask], vocab)
-    del tok, tf, doc_indptr, mask
+    candidates = LexicalIndex.from_counts(*select_rows(doc_indptr, tok, tf, keep), vocab)
+    del tok, tf, doc_indptr
     candidates.save(tmp / "bm25-candidates")
+    np.save(tmp / "bm25-candidates" / "units.npy", np.flatnonzero(keep).astype(np.int32), allow_pickle=False)
     del candidates
     gc.collect()
     timings["bm25"] = time.perf_counter() - t

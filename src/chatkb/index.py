@@ -19,7 +19,8 @@ Layout::
         words.json       corpus word forms (typo correction)
         analysis/        each unit's word counts (the analyser's work, reused by the next build)
         bm25/            bm25s arrays + params + our stem vocabulary + impact lists
-        bm25-candidates/ the same over the units that propose candidates (questions, whole threads)
+        bm25-candidates/ the same over the units that propose candidates (questions, whole
+                         threads), and units.npy: their unit ids
 
 A build writes ``gen-<id>.tmp``, renames it, then replaces ``CURRENT``: a build that fails or
 is killed leaves the previous generation live. Nothing is ever loaded with pickle.
@@ -61,7 +62,7 @@ REQUIRED_FILES = frozenset({
     "words.json", "vectors.npy", "dense.faiss", "bm25/stems.json",
     "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy", "bm25/indptr.csc.index.npy",
     "bm25-candidates/stems.json", "bm25-candidates/data.csc.index.npy", "bm25-candidates/indices.csc.index.npy",
-    "bm25-candidates/indptr.csc.index.npy",
+    "bm25-candidates/indptr.csc.index.npy", "bm25-candidates/units.npy",
 })
 # Written by every build but optional when opening: without them a build re-analyses every unit.
 ANALYSIS_DIR = "analysis"
@@ -113,7 +114,8 @@ class IndexData:
     vectors: np.ndarray
     dense: object
     lexical: object
-    candidates: object  # BM25 over the units that propose threads (units.CANDIDATE_KINDS)
+    candidates: object  # BM25 over the units that propose threads (units.CANDIDATE_KINDS) ...
+    candidate_units: np.ndarray  # ... whose document i is unit candidate_units[i]
     words: list[str] = field(default_factory=list)
 
     @property
@@ -386,7 +388,8 @@ def build_index(
         counts = WordCounts.gather([u.text for u in units], previous=analysis, reuse=rows if analysis is not None else None)
         lexical = LexicalIndex.from_words(counts)
         kinds = np.array([u.kind for u in units], dtype=np.int8)
-        candidates = LexicalIndex.from_words(counts, keep=np.isin(kinds, CANDIDATE_KINDS))
+        proposing = np.isin(kinds, CANDIDATE_KINDS)
+        candidates = LexicalIndex.from_words(counts, keep=proposing)
         trained = previous["dense"] if same_model else None
         dense = build_dense(vectors, hnsw_threshold=hnsw_threshold or HNSW_THRESHOLD, trained=trained)
 
@@ -409,6 +412,7 @@ def build_index(
         save_dense(dense, tmp / "dense.faiss")
         lexical.save(tmp / "bm25")
         candidates.save(tmp / "bm25-candidates")
+        np.save(tmp / "bm25-candidates" / "units.npy", np.flatnonzero(proposing).astype(np.int32), allow_pickle=False)
         manifest = {
             "format_version": FORMAT_VERSION,
             "generation": name,
@@ -660,6 +664,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         dense = load_dense(folder / "dense.faiss", vectors)
         lexical = LexicalIndex.load(folder / "bm25", mmap=False)
         candidates = LexicalIndex.load(folder / "bm25-candidates", mmap=False)
+        candidate_units = np.load(folder / "bm25-candidates" / "units.npy", allow_pickle=False).astype(np.int64)
         vocab_words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
         thread_doc = np.zeros(len(threads), dtype=np.int32)
         for d, meta in enumerate(documents.values()):
@@ -672,8 +677,10 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
     n_units = len(unit_thread)
     counts = manifest.get("counts") or {}
     if (
-        not (vectors.shape[0] == n_units == dense.ntotal == lexical.num_docs == candidates.num_docs == n_keys == len(unit_kind))
+        not (vectors.shape[0] == n_units == dense.ntotal == lexical.num_docs == n_keys == len(unit_kind))
         or candidates.vocab != lexical.vocab
+        or candidates.num_docs != len(candidate_units)
+        or (len(candidate_units) and (candidate_units.min() < 0 or candidate_units.max() >= n_units))
         or (n_units and (unit_thread.min() < 0 or unit_thread.max() >= len(threads) or np.any(np.diff(unit_thread) < 0)))
         or counts.get("threads") != len(threads)
         or counts.get("units") != n_units
@@ -697,6 +704,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         dense=dense,
         lexical=lexical,
         candidates=candidates,
+        candidate_units=candidate_units,
         words=vocab_words,
     )
 

@@ -105,14 +105,11 @@ class LexicalIndex:
 
     @classmethod
     def from_words(cls, counts: "WordCounts", *, keep: np.ndarray | None = None, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
-        """Index from each unit's word counts (:meth:`WordCounts.stems`); with ``keep``, only
-        those units have postings (the others stay, empty, so unit ids are unchanged)."""
+        """Index from each unit's word counts (:meth:`WordCounts.stems`); with ``keep``, of
+        those units only (document ``i`` is then the ``i``-th kept unit)."""
         vocab, indptr, ids, tf = counts.stems()
         if keep is not None:
-            keep = np.asarray(keep, dtype=bool)
-            mask = np.repeat(keep, np.diff(indptr))
-            indptr = np.concatenate([[0], np.cumsum(np.where(keep, np.diff(indptr), 0))])
-            ids, tf = ids[mask], tf[mask]
+            indptr, ids, tf = select_rows(indptr, ids, tf, keep)
         return cls.from_counts(indptr, ids, tf, vocab, k1=k1, b=b)
 
     @classmethod
@@ -370,6 +367,16 @@ class WordCounts:
         if not isinstance(words, list) or len(ids) != len(tf) or (len(indptr) and indptr[-1] != len(ids)) or (len(ids) and int(ids.max()) >= len(words)):
             raise ValueError("inconsistent word counts")
         return cls(words, indptr, ids, tf)
+
+
+def select_rows(indptr: np.ndarray, ids: np.ndarray, tf: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of a CSR ``(indptr, ids, tf)`` where ``keep`` is true, in order."""
+    keep = np.asarray(keep, dtype=bool)
+    lengths = np.diff(indptr)
+    mask = np.repeat(keep, lengths)
+    out = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+    np.cumsum(lengths[keep], out=out[1:])
+    return out, ids[mask], tf[mask]
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:

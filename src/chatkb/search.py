@@ -233,7 +233,7 @@ class KnowledgeBase:
         ideal = data.lexical.ideal(token_ids)
         n_cand = max(CANDIDATE_UNITS, 4 * k)
         # The best questions and whole threads (exact, without a score array over every unit).
-        lex_top = data.candidates.top_units(token_ids, n_cand)
+        lex_top = data.candidate_units[data.candidates.top_units(token_ids, n_cand)]
         t1 = time.perf_counter()
         _, dense_top = search_dense(data.dense, qvec, n_cand)
         t2 = time.perf_counter()
