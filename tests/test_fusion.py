@@ -49,3 +49,12 @@ def test_unknown_terms_give_zero_lexical_features():
     kinds = np.array([QUESTION, ANSWER], dtype=np.int8)
     feats = thread_features(np.array([0]), np.array([0, 2]), kinds, np.array([0.3, 0.1], np.float32), np.zeros(2, np.float32), 0.0)
     assert feats[0, 3] == 0 and feats[0, 4] == 0 and feats[0, 5] == 0
+
+
+def test_units_of_equals_each_threads_range():
+    rng = np.random.default_rng(3)
+    offsets = np.concatenate([[0], np.cumsum(rng.integers(0, 6, size=200))])
+    for _ in range(20):
+        threads = rng.choice(200, size=rng.integers(0, 40), replace=False)
+        expected = [u for t in threads for u in range(offsets[t], offsets[t + 1])]
+        assert units_of(threads, offsets).tolist() == expected

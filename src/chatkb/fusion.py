@@ -106,9 +106,12 @@ _GROUP_OF_KIND[[QUESTION, ANSWER, PASSAGE, THREAD]] = [0, 1, 1, 2]
 
 def units_of(threads: np.ndarray, unit_offsets: np.ndarray) -> np.ndarray:
     """All unit ids of the given threads, thread by thread."""
-    if len(threads) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.concatenate([np.arange(unit_offsets[t], unit_offsets[t + 1]) for t in threads])
+    threads = np.asarray(threads, dtype=np.int64)
+    starts = np.asarray(unit_offsets[threads], dtype=np.int64)
+    counts = np.asarray(unit_offsets[threads + 1], dtype=np.int64) - starts
+    # one arange over all of them, shifted thread by thread to each thread's first unit
+    shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return np.arange(int(counts.sum()), dtype=np.int64) + shift
 
 
 def fuse(features: np.ndarray, params: FusionParams = FusionParams()) -> np.ndarray:
