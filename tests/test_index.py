@@ -268,3 +268,25 @@ def test_candidates_are_proposed_by_questions_and_whole_threads(corpus, tmp_path
     assert data.candidates.vocab == data.lexical.vocab
     # a word only in an answer still finds its thread (the whole-thread unit holds it)
     assert "entretien" in KnowledgeBase(data, fake_embedder).search("réalisations concrètes").hits[0].thread.questions[0].text
+
+
+def test_a_long_answer_is_the_mean_of_its_passages(tmp_path, fake_embedder):
+    import numpy as np
+
+    from chatkb.units import ANSWER, PASSAGE
+
+    long_answer = "\n".join(f"Conseil numéro {i} : relancez le recruteur par courriel après {i} jours, poliment et brièvement." for i in range(12))
+    d = tmp_path / "corpus"
+    d.mkdir()
+    (d / "faq.md").write_text(f"# FAQ\n\n### Quand relancer un recruteur ?\n\n{long_answer}\n\n### Une photo sur le CV ?\n\nNon.\n", encoding="utf-8")
+    report = build_index([d], tmp_path / "index", embedder=fake_embedder)
+    data = open_index(tmp_path / "index")
+    kinds = data.unit_kind
+    answer = int(np.flatnonzero(kinds == ANSWER)[0])
+    passages = np.flatnonzero(kinds == PASSAGE)
+    assert len(passages) >= 2 and data.unit_thread[passages].tolist() == [data.unit_thread[answer]] * len(passages)
+    mean = np.asarray(data.vectors)[passages].mean(axis=0)
+    np.testing.assert_allclose(data.vectors[answer], mean / np.linalg.norm(mean), atol=1e-6)
+    assert report.embedded == report.units and fake_embedder.encoded == report.units - 1  # the long answer: no model pass
+    short = int(np.flatnonzero(kinds == ANSWER)[1])
+    np.testing.assert_allclose(data.vectors[short], fake_embedder.encode_passages(["Non."])[0], atol=1e-6)

