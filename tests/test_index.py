@@ -290,3 +290,14 @@ def test_a_long_answer_is_the_mean_of_its_passages(tmp_path, fake_embedder):
     assert report.embedded == report.units and fake_embedder.encoded == report.units - 1  # the long answer: no model pass
     short = int(np.flatnonzero(kinds == ANSWER)[1])
     np.testing.assert_allclose(data.vectors[short], fake_embedder.encode_passages(["Non."])[0], atol=1e-6)
+
+
+def test_another_model_rebuilds_every_unit_from_the_reused_parse(corpus, tmp_path, fake_embedder):
+    from conftest import FakeEmbedder
+
+    build_index([corpus], tmp_path / "index", embedder=fake_embedder)
+    other = FakeEmbedder(dim=32, name="fake-other")
+    report = build_index([corpus], tmp_path / "index", embedder=other)
+    assert report.embedded == report.units and report.unchanged == 3
+    build_index([corpus], tmp_path / "scratch", embedder=FakeEmbedder(dim=32, name="fake-other"))
+    assert _arrays(tmp_path / "index")[1] == _arrays(tmp_path / "scratch")[1]

@@ -106,12 +106,11 @@ _GROUP_OF_KIND[[QUESTION, ANSWER, PASSAGE, THREAD]] = [0, 1, 1, 2]
 
 def units_of(threads: np.ndarray, unit_offsets: np.ndarray) -> np.ndarray:
     """All unit ids of the given threads, thread by thread."""
+    from .lexical import ranges
+
     threads = np.asarray(threads, dtype=np.int64)
     starts = np.asarray(unit_offsets[threads], dtype=np.int64)
-    counts = np.asarray(unit_offsets[threads + 1], dtype=np.int64) - starts
-    # one arange over all of them, shifted thread by thread to each thread's first unit
-    shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    return np.arange(int(counts.sum()), dtype=np.int64) + shift
+    return ranges(starts, np.asarray(unit_offsets[threads + 1], dtype=np.int64) - starts)
 
 
 def fuse(features: np.ndarray, params: FusionParams = FusionParams()) -> np.ndarray:

@@ -36,7 +36,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -50,7 +50,7 @@ from .errors import (
     IndexMissingError,
 )
 from .records import Document, Thread
-from .store import ThreadStore, write_threads
+from .store import ThreadStore, record_lines, write_threads
 from .textio import sha256_file
 from .units import ANSWER, CANDIDATE_KINDS, PASSAGE, Unit, make_units
 
@@ -328,27 +328,28 @@ def build_index(
         parser = parser_fingerprint(parse_format)
         previous = _load_previous(index_dir)
         reusable = previous if previous is not None and previous["parser"] == parser else None
-        docs: list[Document] = []
-        corpus_hashes: dict[str, str] = {}
+        parts: list[_Part] = []
         for f in files:
             try:
                 digest = sha256_file(f)
                 source = source_name(f)
-                doc = _previous_document(reusable, source, digest) or parse_file(f, format=parse_format, source=source)
+                part = _previous_part(reusable, source, digest)
+                if part is None:
+                    part = _Part.parsed(parse_file(f, format=parse_format, source=source), digest)
             except ChatkbError as exc:
                 warnings.append(one_line(str(exc)))
                 continue
             except Exception as exc:  # noqa: BLE001 - one bad file (I/O race, parser bug) must not sink the corpus
                 warnings.append(one_line(f"{f.name} : lecture ou analyse impossible ({type(exc).__name__}), ignoré."))
                 continue
-            if not doc.threads:
+            if not part.n_threads:
                 warnings.append(one_line(f"{f.name} : aucune question trouvée, ignoré."))
                 continue
-            docs.append(doc)
-            corpus_hashes[doc.source] = digest
-        threads = [t for d in docs for t in d.threads]
-        if not threads:
+            parts.append(part)
+        n_threads = sum(p.n_threads for p in parts)
+        if not n_threads:
             raise ChatkbError("Aucune question trouvée dans le corpus : rien à indexer.")
+        corpus_hashes = {p.source: p.digest for p in parts}
 
         if embedder is None:
             from .embed import Embedder
@@ -356,40 +357,32 @@ def build_index(
             embedder = Embedder.load(model)
         spec = embedder.spec
         model_key = f"{spec.name}|{spec.sha256}|{spec.passage_prompt}"
-
-        units = make_units(threads)
-        derived = passage_means(units)
-        keys = np.array([bytes.fromhex(u.key(model_key + ("|mean-of-passages" if i in derived else ""))) for i, u in enumerate(units)], dtype="S20")
-        # files whose previous parse was reused: their threads are the previous ones
-        same_files = {src for src, digest in corpus_hashes.items() if reusable is not None and reusable["corpus"].get(src) == digest}
-        changes = _diff(previous, threads, same_files)
         same_model = previous is not None and _same_model(previous, spec)
+        same_analysis = previous is not None and previous["analyzer"] == ANALYZER_VERSION and previous["analysis"] is not None
+        if not (same_model and same_analysis):  # the previous units cannot be reused as they are: make them again
+            parts = [p.with_threads(reusable["threads"]) if p.doc is None else p for p in parts]
+        units = _assemble_units(parts, previous, model_key)
+        changes = _diff(previous, parts)
         if (
             same_model
-            and np.array_equal(previous["keys"], keys)
+            and np.array_equal(previous["keys"], units.keys)
             and previous["corpus"] == corpus_hashes
             and previous["analyzer"] == ANALYZER_VERSION
             and _healthy(index_dir)
         ):
             return BuildReport(
-                index=str(index_dir), generation=previous["generation"], files=len(docs), threads=len(threads),
-                units=len(units), added=0, updated=0, removed=0, unchanged=len(threads), embedded=0,
-                reused=len(units), seconds=time.perf_counter() - t0, warnings=tuple(warnings), changed=False,
+                index=str(index_dir), generation=previous["generation"], files=len(parts), threads=n_threads,
+                units=len(units.keys), added=0, updated=0, removed=0, unchanged=n_threads, embedded=0,
+                reused=len(units.keys), seconds=time.perf_counter() - t0, warnings=tuple(warnings), changed=False,
             )
 
-        # Row of the previous generation holding each unit (same model, same text), or None.
-        rows: list[int | None] = [None] * len(units)
-        if same_model:
-            where = {k: i for i, k in enumerate(previous["keys"].tolist())}
-            rows = [where.get(k) for k in keys.tolist()]
-        vectors, embedded = _embed_units(embedder, units, rows, previous["vectors"] if same_model else None, progress, derived)
+        rows = units.rows if same_model else np.full(len(units.keys), -1, dtype=np.int64)
+        vectors, embedded = _embed_units(embedder, units, rows, previous["vectors"] if same_model else None, progress)
         if progress:
             progress("index", 0, 1)
-        analysis = previous["analysis"] if previous is not None and previous["analyzer"] == ANALYZER_VERSION else None
-        counts = WordCounts.gather([u.text for u in units], previous=analysis, reuse=rows if analysis is not None else None)
+        counts = WordCounts.gather(units.texts, previous=previous["analysis"] if same_analysis else None, reuse=rows if same_analysis else None)
         lexical = LexicalIndex.from_words(counts)
-        kinds = np.array([u.kind for u in units], dtype=np.int8)
-        proposing = np.isin(kinds, CANDIDATE_KINDS)
+        proposing = np.isin(units.kind, CANDIDATE_KINDS)
         candidates = LexicalIndex.from_words(counts, keep=proposing)
         trained = previous["dense"] if same_model else None
         dense = build_dense(vectors, hnsw_threshold=hnsw_threshold or HNSW_THRESHOLD, trained=trained)
@@ -397,16 +390,16 @@ def build_index(
         name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         tmp = index_dir / f"{name}.tmp"
         tmp.mkdir()
-        offsets = write_threads(tmp / "threads.jsonl", (t.to_record() for t in threads))
+        offsets = write_threads(tmp / "threads.jsonl", (p.records(reusable) for p in parts))
         np.save(tmp / "threads.offsets.npy", offsets, allow_pickle=False)
         documents, first = {}, 0
-        for d in docs:
-            documents[d.source] = _doc_meta(d, corpus_hashes[d.source], first)
-            first += len(d.threads)
+        for p in parts:
+            documents[p.source] = {**p.meta, "first_thread": first, "threads": p.n_threads}
+            first += p.n_threads
         _write_json(tmp / "documents.json", documents)
-        np.save(tmp / "units.thread.npy", np.array([u.thread for u in units], dtype=np.int32), allow_pickle=False)
-        np.save(tmp / "units.kind.npy", kinds, allow_pickle=False)
-        np.save(tmp / "units.keys.npy", keys, allow_pickle=False)
+        np.save(tmp / "units.thread.npy", units.thread, allow_pickle=False)
+        np.save(tmp / "units.kind.npy", units.kind, allow_pickle=False)
+        np.save(tmp / "units.keys.npy", units.keys, allow_pickle=False)
         _write_json(tmp / "words.json", counts.words)
         counts.save(tmp / ANALYSIS_DIR)
         np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
@@ -428,7 +421,7 @@ def build_index(
             "analyzer": {"version": ANALYZER_VERSION, "stemmer": "snowball-french", "library": "bm25s"},
             "parser": parser,
             "dense": dense_info(dense),
-            "counts": {"files": len(docs), "threads": len(threads), "units": len(units), "vectors": int(vectors.shape[0])},
+            "counts": {"files": len(parts), "threads": n_threads, "units": len(units.keys), "vectors": int(vectors.shape[0])},
             "changes": {k: v for k, v in changes.items()},
             "corpus": corpus_hashes,
             "versions": _versions(),
@@ -439,9 +432,9 @@ def build_index(
         _write_json(tmp / "manifest.json", manifest)
         _publish(index_dir, tmp, name)
         return BuildReport(
-            index=str(index_dir), generation=name, files=len(docs), threads=len(threads), units=len(units),
+            index=str(index_dir), generation=name, files=len(parts), threads=n_threads, units=len(units.keys),
             added=changes["added"], updated=changes["updated"], removed=changes["removed"],
-            unchanged=changes["unchanged"], embedded=embedded, reused=len(units) - embedded,
+            unchanged=changes["unchanged"], embedded=embedded, reused=len(units.keys) - embedded,
             seconds=time.perf_counter() - t0, warnings=tuple(warnings),
         )
     finally:
@@ -459,32 +452,96 @@ def parser_fingerprint(parse_format: str = "auto") -> str:
     return h.hexdigest()
 
 
-def _previous_document(previous: dict | None, source: str, digest: str) -> Document | None:
+@dataclass
+class _Part:
+    """One corpus file in a build: parsed now (``doc``), or reused from the previous
+    generation (``prev_first``: its first thread there) because its bytes and the parser
+    are unchanged."""
+
+    source: str
+    digest: str
+    meta: dict
+    n_threads: int
+    doc: Document | None = None
+    prev_first: int | None = None
+
+    @classmethod
+    def parsed(cls, doc: Document, digest: str) -> "_Part":
+        meta = {"path": doc.source, "format": doc.format, "title": doc.title, "expert": doc.expert, "encoding": doc.encoding, "sha256": digest}
+        return cls(doc.source, digest, meta, len(doc.threads), doc=doc)
+
+    def with_threads(self, store: ThreadStore) -> "_Part":
+        """The reused file as a document (its threads decoded), for a build that must redo its units."""
+        threads = tuple(store[self.prev_first : self.prev_first + self.n_threads])
+        doc = Document(source=self.source, format=self.meta.get("format", "chat"), threads=threads, title=self.meta.get("title"),
+                       expert=self.meta.get("expert"), encoding=self.meta.get("encoding", "utf-8"))
+        return _Part(self.source, self.digest, self.meta, self.n_threads, doc=doc)
+
+    def records(self, previous: dict | None) -> tuple[bytes, np.ndarray]:
+        """This file's thread records as JSON lines, and where each starts (a reused file's
+        lines are copied as they were)."""
+        if self.doc is not None:
+            return record_lines(t.to_record() for t in self.doc.threads)
+        return previous["threads"].raw_lines(self.prev_first, self.prev_first + self.n_threads)
+
+
+def _previous_part(previous: dict | None, source: str, digest: str) -> _Part | None:
     """The previous generation's parse of an unchanged file (same bytes, same parser), if any."""
     if previous is None or previous["corpus"].get(source) != digest or source not in previous["documents"]:
         return None
-    meta = previous["documents"][source]
-    first, n = int(meta["first_thread"]), int(meta["threads"])
-    threads = tuple(previous["threads"][first : first + n])
-    if any(t.source != source for t in threads):
-        return None
-    return Document(
-        source=source, format=meta.get("format", "chat"), threads=threads, title=meta.get("title"),
-        expert=meta.get("expert"), encoding=meta.get("encoding", "utf-8"),
-    )
+    meta = dict(previous["documents"][source])
+    first, n = int(meta.pop("first_thread")), int(meta.pop("threads"))
+    return _Part(source, digest, meta, n, prev_first=first)
 
 
-def _doc_meta(doc: Document, sha256: str, first_thread: int) -> dict:
-    return {
-        "path": doc.source,
-        "format": doc.format,
-        "title": doc.title,
-        "expert": doc.expert,
-        "encoding": doc.encoding,
-        "sha256": sha256,
-        "first_thread": first_thread,
-        "threads": len(doc.threads),
-    }
+@dataclass
+class _Units:
+    """Every unit of a build, in order: thread, kind, cache key, the previous generation's row
+    holding it (-1: none), and the text of each unit that is not in the previous generation."""
+
+    thread: np.ndarray
+    kind: np.ndarray
+    keys: np.ndarray
+    rows: np.ndarray
+    texts: list[str | None]
+    derived: dict[int, list[int]]
+
+
+def _assemble_units(parts: list[_Part], previous: dict | None, model_key: str) -> _Units:
+    """A reused file's units are the previous generation's rows, taken as a block; a parsed
+    file's units are made from its threads and looked up in the previous keys by content."""
+    thread, kind, keys, rows = [], [], [], []
+    texts: list[str | None] = []
+    derived: dict[int, list[int]] = {}
+    where: dict[bytes, int] | None = None
+    t_base = u_base = 0
+    for p in parts:
+        if p.doc is None:
+            offsets = previous["unit_offsets"]
+            u0, u1 = int(offsets[p.prev_first]), int(offsets[p.prev_first + p.n_threads])
+            thread.append(previous["unit_thread"][u0:u1].astype(np.int32) - p.prev_first + t_base)
+            kind.append(previous["unit_kind"][u0:u1])
+            keys.append(previous["keys"][u0:u1])
+            rows.append(np.arange(u0, u1, dtype=np.int64))
+            texts.extend([None] * (u1 - u0))
+            n_units = u1 - u0
+        else:
+            made = make_units(p.doc.threads)
+            local = passage_means(made)
+            k = np.array([bytes.fromhex(u.key(model_key + ("|mean-of-passages" if i in local else ""))) for i, u in enumerate(made)], dtype="S20")
+            if where is None:
+                where = {key: i for i, key in enumerate(previous["keys"].tolist())} if previous is not None else {}
+            thread.append(np.array([u.thread + t_base for u in made], dtype=np.int32))
+            kind.append(np.array([u.kind for u in made], dtype=np.int8))
+            keys.append(k)
+            rows.append(np.array([where.get(key, -1) for key in k.tolist()], dtype=np.int64))
+            texts.extend(u.text for u in made)
+            derived.update({u_base + i: [u_base + j for j in js] for i, js in local.items()})
+            n_units = len(made)
+        t_base += p.n_threads
+        u_base += n_units
+    cat = lambda arrays, dtype: np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)  # noqa: E731
+    return _Units(cat(thread, np.int32), cat(kind, np.int8), cat(keys, "S20"), cat(rows, np.int64), texts, derived)
 
 
 def _versions() -> dict[str, str]:
@@ -540,8 +597,15 @@ def _load_previous(index_dir: Path) -> dict | None:
         vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
         if vectors.shape[0] != len(keys):
             return None
-        threads = list(ThreadStore(folder / "threads.jsonl", np.load(folder / "threads.offsets.npy", allow_pickle=False)))
+        threads = ThreadStore(folder / "threads.jsonl", np.load(folder / "threads.offsets.npy", allow_pickle=False))
         documents = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
+        if not all(intact(rel) for rel in ("units.thread.npy", "units.kind.npy")):
+            return None
+        unit_thread = np.load(folder / "units.thread.npy", allow_pickle=False)
+        unit_kind = np.load(folder / "units.kind.npy", allow_pickle=False)
+        if len(unit_thread) != len(keys) or len(unit_kind) != len(keys) or np.any(np.diff(unit_thread) < 0) or sum(int(m["threads"]) for m in documents.values()) != len(threads):
+            return None
+        unit_offsets = np.searchsorted(unit_thread, np.arange(len(threads) + 1)).astype(np.int64)
     except (OSError, ValueError, KeyError):
         return None  # unreadable previous index: rebuild everything
     analysis = None
@@ -560,6 +624,9 @@ def _load_previous(index_dir: Path) -> dict | None:
         "vectors": vectors,
         "threads": threads,
         "documents": documents,
+        "unit_thread": unit_thread,
+        "unit_kind": unit_kind,
+        "unit_offsets": unit_offsets,
         "analysis": analysis,
         "dense": dense,
         "parser": manifest.get("parser"),
@@ -587,60 +654,66 @@ def passage_means(units: list[Unit]) -> dict[int, list[int]]:
     return out
 
 
-def _embed_units(embedder, units: list[Unit], rows: list[int | None], previous: np.ndarray | None, progress,
-                 derived: dict[int, list[int]] | None = None) -> tuple[np.ndarray, int]:
-    """Each unit's vector: copied from ``previous[rows[i]]`` when known, else embedded now
-    (or, for a unit in ``derived``, the normalised mean of the listed units' vectors).
+def _embed_units(embedder, units: _Units, rows: np.ndarray, previous: np.ndarray | None, progress) -> tuple[np.ndarray, int]:
+    """Each unit's vector: copied from ``previous[rows[i]]`` when there is one, else embedded
+    now, or (units in ``units.derived``) the normalised mean of its passages' vectors.
 
     Returns:
         The vectors and how many units were new (embedded or derived now).
     """
-    derived = derived or {}
-    new = [i for i, r in enumerate(rows) if r is None or previous is None]
-    missing = [i for i in new if i not in derived]
+    n = len(units.keys)
+    known = np.flatnonzero(rows >= 0) if previous is not None else np.zeros(0, dtype=np.int64)
+    new = np.setdiff1d(np.arange(n), known)
+    missing = [int(i) for i in new if int(i) not in units.derived]
     dim = previous.shape[1] if previous is not None else embedder.dimension
-    vectors = np.empty((len(units), dim), dtype=np.float32)
-    known = [i for i, r in enumerate(rows) if r is not None and previous is not None]
-    if known:
-        src = np.array([rows[i] for i in known], dtype=np.int64)
-        order = np.argsort(src, kind="stable")  # forward reads in the file
-        vectors[np.array(known)[order]] = previous[src[order]]
+    vectors = np.empty((n, dim), dtype=np.float32)
+    if len(known):
+        order = np.argsort(rows[known], kind="stable")  # forward reads in the file
+        vectors[known[order]] = previous[rows[known][order]]
     if missing:
         done = [0]
 
-        def tick(n: int) -> None:
-            done[0] += n
+        def tick(k: int) -> None:
+            done[0] += k
             if progress:
                 progress("embed", done[0], len(missing))
 
         if progress:
             progress("embed", 0, len(missing))
-        vectors[missing] = embedder.encode_passages([units[i].text for i in missing], progress=tick)
+        vectors[missing] = embedder.encode_passages([units.texts[i] for i in missing], progress=tick)
     for i in new:
-        if i in derived:
-            mean = vectors[derived[i]].mean(axis=0)
+        if int(i) in units.derived:
+            mean = vectors[units.derived[int(i)]].mean(axis=0)
             vectors[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
     return vectors, len(new)
 
 
-def _diff(previous: dict | None, threads: list[Thread], same_files: set[str] = frozenset()) -> dict[str, int]:
+def _diff(previous: dict | None, parts: list[_Part]) -> dict[str, int]:
     """Threads added, updated (same source and questions, new content), removed, unchanged.
 
-    ``same_files``: sources whose bytes did not change (their threads are unchanged as a whole).
+    A file whose previous parse was reused is unchanged as a whole: only the threads of the
+    other files are compared, by content.
     """
-    old = [t for t in previous["threads"] if t.source not in same_files] if previous else []
+    reused = {p.source for p in parts if p.doc is None}
+    unchanged = sum(p.n_threads for p in parts if p.doc is None)
+    old: list[Thread] = []
+    if previous is not None:
+        for source, meta in previous["documents"].items():
+            if source not in reused:
+                first = int(meta["first_thread"])
+                old.extend(previous["threads"][first : first + int(meta["threads"])])
     old_hash = {(t.source, t.content_hash()) for t in old}
     old_questions = {(t.source, t.question_text) for t in old}
-    added = updated = 0
-    unchanged = sum(1 for t in threads if t.source in same_files)
-    for t in (t for t in threads if t.source not in same_files):
+    added = updated = same = 0
+    for t in (t for p in parts if p.doc is not None for t in p.doc.threads):
         if (t.source, t.content_hash()) in old_hash:
-            unchanged += 1
+            same += 1
         elif (t.source, t.question_text) in old_questions:
             updated += 1
         else:
             added += 1
-    removed = max(0, len(old) - unchanged - updated)
+    unchanged += same
+    removed = max(0, len(old) - same - updated)
     return {"added": added, "updated": updated, "removed": removed, "unchanged": unchanged}
 
 

@@ -295,33 +295,39 @@ class WordCounts:
         return len(self.indptr) - 1
 
     @classmethod
-    def gather(cls, texts: Sequence[str], *, previous: "WordCounts | None" = None, reuse: Sequence[int | None] | None = None) -> "WordCounts":
-        """Counts for ``texts``: row ``reuse[i]`` of ``previous`` when given, else analysed now.
+    def gather(cls, texts: Sequence[str | None], *, previous: "WordCounts | None" = None, reuse: Sequence[int] | np.ndarray | None = None) -> "WordCounts":
+        """Counts for ``texts``: row ``reuse[i]`` of ``previous`` when it is ≥ 0, else analysed now.
 
         Args:
-            texts: one text per unit.
+            texts: one text per unit (``None`` where a previous row is reused).
             previous: the counts of a previous build.
-            reuse: for each text, the row of ``previous`` holding the same text, or ``None``.
+            reuse: for each text, the row of ``previous`` holding the same text, or -1.
         """
         from .analyzer import words as analyse_words
 
+        n = len(texts)
+        rows = np.asarray(reuse if reuse is not None and previous is not None else np.full(n, -1), dtype=np.int64)
         vocab: dict[str, int] = {w: i for i, w in enumerate(previous.words)} if previous is not None else {}
-        rows_ids: list[np.ndarray] = []
-        rows_tf: list[np.ndarray] = []
-        for i, text in enumerate(texts):
-            r = reuse[i] if reuse is not None else None
-            if r is not None and previous is not None:
-                lo, hi = int(previous.indptr[r]), int(previous.indptr[r + 1])
-                rows_ids.append(previous.ids[lo:hi])
-                rows_tf.append(previous.tf[lo:hi])
-                continue
-            counts = Counter(analyse_words(text))
-            rows_ids.append(np.fromiter((vocab.setdefault(w, len(vocab)) for w in counts), dtype=np.int32, count=len(counts)))
-            rows_tf.append(np.fromiter(counts.values(), dtype=np.int32, count=len(counts)))
-        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-        np.cumsum([len(r) for r in rows_ids], out=indptr[1:])
-        ids = np.concatenate(rows_ids) if rows_ids else np.zeros(0, np.int32)
-        tf = np.concatenate(rows_tf) if rows_tf else np.zeros(0, np.int32)
+        fresh: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for i in np.flatnonzero(rows < 0).tolist():
+            counts = Counter(analyse_words(texts[i]))
+            fresh[i] = (np.fromiter((vocab.setdefault(w, len(vocab)) for w in counts), dtype=np.int32, count=len(counts)),
+                        np.fromiter(counts.values(), dtype=np.int32, count=len(counts)))
+        lengths = np.zeros(n, dtype=np.int64)
+        old = np.flatnonzero(rows >= 0)
+        if len(old):
+            lengths[old] = np.diff(previous.indptr)[rows[old]]
+        for i, (row_ids, _) in fresh.items():
+            lengths[i] = len(row_ids)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        ids = np.empty(int(indptr[-1]), dtype=np.int32)
+        tf = np.empty(int(indptr[-1]), dtype=np.int32)
+        if len(old):  # reused rows, copied as one gather
+            src, dst = ranges(previous.indptr[rows[old]], lengths[old]), ranges(indptr[old], lengths[old])
+            ids[dst], tf[dst] = previous.ids[src], previous.tf[src]
+        for i, (row_ids, row_tf) in fresh.items():
+            ids[indptr[i] : indptr[i + 1]], tf[indptr[i] : indptr[i + 1]] = row_ids, row_tf
         # Keep the words still in use, sorted, so the result does not depend on the build history.
         names = sorted(vocab, key=vocab.__getitem__)
         used = np.unique(ids)
@@ -367,6 +373,13 @@ class WordCounts:
         if not isinstance(words, list) or len(ids) != len(tf) or (len(indptr) and indptr[-1] != len(ids)) or (len(ids) and int(ids.max()) >= len(words)):
             raise ValueError("inconsistent word counts")
         return cls(words, indptr, ids, tf)
+
+
+def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + n) for s, n in zip(starts, lengths)])``, in one pass."""
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
 
 
 def select_rows(indptr: np.ndarray, ids: np.ndarray, tf: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

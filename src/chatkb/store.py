@@ -20,17 +20,26 @@ import numpy as np
 from .records import Thread
 
 
-def write_threads(path: Path, records: Iterable[dict]) -> np.ndarray:
-    """Write ``records`` as JSON lines; return the offsets (n + 1 of them) to save beside them."""
-    offsets = [0]
+def record_lines(records: Iterable[dict]) -> tuple[bytes, np.ndarray]:
+    """Records as JSON lines, and the offset where each starts (and the end) in those bytes."""
+    lines = [(json.dumps(r, ensure_ascii=False) + "\n").encode("utf-8") for r in records]
+    offsets = np.zeros(len(lines) + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in lines], out=offsets[1:])
+    return b"".join(lines), offsets
+
+
+def write_threads(path: Path, chunks: Iterable[tuple[bytes, np.ndarray]]) -> np.ndarray:
+    """Write chunks of JSON lines (bytes, their offsets from :func:`record_lines` or
+    :meth:`ThreadStore.raw_lines`); return the offsets of all records (n + 1) to save beside."""
+    offsets, base = [np.zeros(1, dtype=np.int64)], 0
     with open(path, "wb") as f:
-        for record in records:
-            line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-            f.write(line)
-            offsets.append(offsets[-1] + len(line))
+        for blob, rel in chunks:
+            f.write(blob)
+            offsets.append(np.asarray(rel[1:], dtype=np.int64) + base)
+            base += len(blob)
         f.flush()
         os.fsync(f.fileno())
-    return np.asarray(offsets, dtype=np.int64)
+    return np.concatenate(offsets)
 
 
 class ThreadStore(Sequence):
@@ -58,6 +67,11 @@ class ThreadStore(Sequence):
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
+
+    def raw_lines(self, lo: int, hi: int) -> tuple[bytes, np.ndarray]:
+        """Records ``lo`` to ``hi`` as stored (JSON lines), and where each starts in those bytes."""
+        a, b = int(self._offsets[lo]), int(self._offsets[hi])
+        return bytes(self._map[a:b]), self._offsets[lo : hi + 1] - a
 
     def raw(self, i: int) -> dict:
         """Record ``i`` as stored (a dict)."""
