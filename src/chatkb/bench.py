@@ -1217,7 +1217,14 @@ def phase_serve(work: str, index: str, fake: bool = False) -> dict:
         new.append(time.perf_counter() - t)
         if len(exact):
             recall.append(min(1.0, float((full[got] >= full[exact[-1]] - 1e-6).sum()) / len(exact)))
+    cand_t = []
+    data.candidates.stats.clear()
+    for tid in toks[:100]:
+        t = time.perf_counter()
+        data.candidates.top_units(tid, 64)
+        cand_t.append(time.perf_counter() - t)
     out["lexical"] = {"full_scores_then_argpartition": summary_ms(old), "top_units": summary_ms(new), "paths": dict(data.lexical.stats),
+                      "top_units_candidates": summary_ms(cand_t), "paths_candidates": dict(data.candidates.stats),
                       "top_units_recall@64": round(float(np.mean(recall)), 4) if recall else None,
                       "postings_per_query_median": int(np.median([int(data.lexical.df[t].sum()) for t in toks])) if toks else 0}
     # dense side: recall@10 against exact search over every vector (read from disk in chunks)
@@ -1561,34 +1568,42 @@ def markdown(report: dict) -> str:
         "",
         f"A {i.get('base_threads', 0):,}-thread base ({i.get('base_units', 0):,} units, built by `build_index` from {i.get('base_threads', 0) // THREADS_PER_DOC} transcripts "
         f"with synthetic vectors standing in for the model: {_fmt(i.get('base_build_seconds'))} s, peak RSS {_fmt(i.get('base_build_peak_rss_gib'))} GiB), then one more "
-        f"{i.get('added_threads')}-thread transcript with the real model, loaded beforehand: **{_fmt(i.get('seconds'))} s** "
-        f"({i.get('embedded_units')} units embedded, {i.get('reused_units', 0):,} reused from the previous generation's vectors).",
+        f"{i.get('added_threads')}-thread transcript with the default embedder ({i.get('embedder', '?')}), loaded beforehand: **{_fmt(i.get('seconds'))} s** "
+        f"({i.get('embedded_units')} units new, {i.get('reused_units', 0):,} reused from the previous generation). The base's files are not parsed again, "
+        "its units neither analysed nor embedded again: their records, unit arrays, word counts and vectors are copied from the previous generation, "
+        "and the IVF quantisers are reused (no k-means).",
         "",
         "## Queries",
         "",
         f"{report.get('synthetic', {}).get('queries', {}).get('n')} queries (the labelled evaluation queries, typed the way users type), each timed as "
-        "`KnowledgeBase.search()` and, just before it, as a bare `SentenceTransformer.encode([query])` (fp32), in the serving process, after 5 warm-up queries.",
+        "`KnowledgeBase.search()` and, just before it, as a bare encode of the same query by the same model, in the serving process, after 5 warm-up queries: "
+        "first with the fp32 model (`SentenceTransformer.encode`, the issue's reference), then with the int8 one (chatkb's default).",
         "",
-        "| threads | units | dense index | search() median / p95 (ms) | bare encode median / p95 (ms) | ratio median / p95 | with int8 encoder median / p95 | dense recall@10 | open (s) | RSS serving (GiB) | on disk (GiB) |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| threads | units | dense index | fp32: search() median / p95 (ms) | fp32: bare encode | ratio | int8 (default): search() median / p95 | int8: bare encode | ratio | dense recall@10 | open (s) | RSS serving (GiB) | on disk (GiB) |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     rows = list(q) + ([dict(report["query_pipeline_10k"], _label="(built by chatkb build)")] if report.get("query_pipeline_10k") else [])
     for v in rows:
-        i8 = v.get("search_int8_query_encoder") or {}
+        i8, b8 = v.get("search_int8_query_encoder") or {}, v.get("bare_encode_int8") or {}
         L.append(f"| {v['threads']:,} {v.get('_label', '')} | {v['units']:,} | {v['dense_type']} | {v['search']['median_ms']:.2f} / {v['search']['p95_ms']:.2f} | "
                  f"{v['bare_encode']['median_ms']:.2f} / {v['bare_encode']['p95_ms']:.2f} | {v['ratio_median']:.2f} / {v['ratio_p95']:.2f} | "
-                 f"{_fmt(i8.get('median_ms'))} / {_fmt(i8.get('p95_ms'))} | {v['dense_recall@10']:.3f} | {v['open_seconds']:.1f} | {v['rss_gib']['peak_serving']:.2f} | {v['disk_bytes'] / 2**30:.2f} |")
-    L += ["", "Where the time goes inside `search()` (median / p95, ms):", "", "| threads | encode | lexical | dense | fusion & hits |", "|---:|---:|---:|---:|---:|"]
+                 f"{_fmt(i8.get('median_ms'))} / {_fmt(i8.get('p95_ms'))} | {_fmt(b8.get('median_ms'))} / {_fmt(b8.get('p95_ms'))} | "
+                 f"{_fmt(v.get('ratio_median_int8'))} / {_fmt(v.get('ratio_p95_int8'))} | "
+                 f"{v['dense_recall@10']:.3f} | {v['open_seconds']:.1f} | {v['rss_gib']['peak_serving']:.2f} | {v['disk_bytes'] / 2**30:.2f} |")
+    L += ["", "Where the time goes inside `search()` with the fp32 encoder (median / p95, ms):", "", "| threads | encode | lexical | dense | fusion & hits |", "|---:|---:|---:|---:|---:|"]
     for v in q:
         pm, pp = v.get("parts_median_ms", {}), v.get("parts_p95_ms", {})
         L.append(f"| {v['threads']:,} | " + " | ".join(f"{_fmt(pm.get(k))} / {_fmt(pp.get(k))}" for k in ("encode", "lexical", "dense", "fusion")) + " |")
-    L += ["", "The lexical side alone (BM25 over every unit; 100 queries; median / p95 ms) — the previous path (bm25s scores for every unit, then `argpartition`) "
-          "against `LexicalIndex.top_units` (the same units, exactly: postings added up in a reused array, or MaxScore from each term's highest-impact postings; no fresh array over all units):", "",
-          "| threads | units | postings per query (median) | full scores + argpartition | top_units | how top_units answered |", "|---:|---:|---:|---:|---:|---|"]
+    L += ["", "The lexical side alone (100 queries; median / p95 ms): bm25s scores for every unit then `argpartition`; `LexicalIndex.top_units` over every unit "
+          "(exact: postings added up in a reused array, or MaxScore from each term's highest-impact postings); and what `search()` runs, `top_units` over the "
+          "units that propose candidates (questions and whole threads, ~40% of the postings):", "",
+          "| threads | units | postings per query (median) | full scores + argpartition | top_units, every unit | top_units, proposing units | how it answered |", "|---:|---:|---:|---:|---:|---:|---|"]
     for v in q:
         lx = v.get("lexical", {})
+        cand = lx.get("top_units_candidates") or {}
         L.append(f"| {v['threads']:,} | {v['units']:,} | {lx.get('postings_per_query_median', 0):,} | {lx['full_scores_then_argpartition']['median_ms']:.2f} / {lx['full_scores_then_argpartition']['p95_ms']:.2f} | "
-                 f"{lx['top_units']['median_ms']:.2f} / {lx['top_units']['p95_ms']:.2f} | {', '.join(f'{k} {n}' for k, n in sorted(lx.get('paths', {}).items()))} |")
+                 f"{lx['top_units']['median_ms']:.2f} / {lx['top_units']['p95_ms']:.2f} | {_fmt(cand.get('median_ms'))} / {_fmt(cand.get('p95_ms'))} | "
+                 f"{', '.join(f'{k} {n}' for k, n in sorted(lx.get('paths_candidates', lx.get('paths', {})).items()))} |")
     L += ["", "Memory of the serving process (GiB): after imports, after the model, after opening the index, peak while opening, peak while answering, "
           "and once answering, its own memory (anonymous) against pages of memory-mapped index files (`vectors.npy` below 2 GiB is read through "
           "a map, by the search and by the dense index: its pages count twice, and on this kernel each row read maps a ~1 MB folio):", "",
@@ -1629,7 +1644,7 @@ def markdown(report: dict) -> str:
         f"real answers: cosine {val.get('composition_cos_to_real_answer', {}).get('mean')} on average.",
         f"- **BM25**: the stems of a unit are those of its lines, so postings are the synthetic text's; the vocabulary is the bundled corpus's "
         f"({s.get('pool', {}).get('stems')} stems), far smaller than a real million-thread corpus, so query terms have longer posting lists than they would (pessimistic).",
-        "- **Records**: `threads.jsonl`, `documents.json` (with every line), `units.json` are written at full size, as `chatkb build` would.",
+        "- **Records**: `threads.jsonl` (with its offsets), `documents.json`, `units.*.npy` are written at full size, as `chatkb build` would.",
         "",
         "Neighbourhoods, real against synthetic at the same size (queries: the labelled ones; cosines):",
         "",
@@ -1652,17 +1667,16 @@ def markdown(report: dict) -> str:
 
 
 def _misses(report: dict) -> list[str]:
-    """Where the missed targets lose their time or memory, from this run's figures."""
-    L = ["", "## Reading the misses", ""]
+    """Where the time goes, and where missed targets lose it, from this run's figures."""
+    L = ["", "## Reading the figures", ""]
+    missed = [t["name"] for t in report.get("targets", []) if t["ok"] is False]
+    L.append("- Targets missed in this run: " + ("; ".join(missed) if missed else "none") + ".")
     b, i, q = report.get("build", {}), report.get("incremental", {}), report.get("query", {})
-    if i.get("seconds") and b.get("build_units_per_s"):
-        embed_s = i["embedded_units"] / b["build_units_per_s"]
-        int8_s = i["embedded_units"] / b["int8_build_units_per_s"] if b.get("int8_build_units_per_s") else None
-        L.append(f"- **Incremental build**: {i['seconds']:.1f} s, of which embedding the {i['embedded_units']} new units takes about {embed_s:.1f} s in fp32"
-                 + (f" ({int8_s:.1f} s in int8)" if int8_s else "") + f". The other ~{i['seconds'] - embed_s:.0f} s are the rebuild itself: every transcript "
-                 f"of the base is parsed again and every one of its {i.get('base_units', 0):,} units analysed again (twice: BM25 stems and the typo vocabulary), "
-                 "BM25 and the dense index are rebuilt, and the new generation is checksummed and reopened. Under 5 s needs the analysis of unchanged units "
-                 "cached like their vectors, and the int8 embedder.")
+    if i.get("seconds") and b.get("int8_build_units_per_s"):
+        embed_s = i["embedded_units"] / b["int8_build_units_per_s"]
+        L.append(f"- **Incremental build**: {i['seconds']:.1f} s, of which embedding the {i['embedded_units']} new units takes about {embed_s:.1f} s "
+                 f"(at the int8 build's {b['int8_build_units_per_s']:.0f} units/s); the rest copies and rewrites the {i.get('base_units', 0):,}-unit base "
+                 "(vectors, BM25, FAISS, records), checksums and publishes it.")
     for n, v in sorted(q.items(), key=lambda kv: int(kv[0])):
         pm = v.get("parts_median_ms", {})
         rest = v["search"]["median_ms"] - v["bare_encode"]["median_ms"]
@@ -1671,10 +1685,8 @@ def _misses(report: dict) -> list[str]:
                  f"(median) among {v['units']:,} units.")
     if "1000000" in q:
         r = q["1000000"]["rss_gib"]
-        L.append(f"- **Memory at 1M**: {r['opened']:.1f} GiB once opened, {r['model']:.1f} of it the model; the rest is the index loaded as Python objects and arrays. "
-                 "Measured separately on the same generation: the 1M `Thread` records ≈ 3.0 GiB, `documents.json` with every line ≈ 1.4 GiB, the 6M unit keys ≈ 0.55 GiB, "
-                 "BM25 arrays ≈ 0.75 GiB (1.6 GB on disk), IVF-PQ codes ≈ 0.6 GiB. Serving in 4 GiB needs records read on demand (offsets into `threads.jsonl`), "
-                 "document lines and unit keys left on disk until a view or a build needs them.")
+        L.append(f"- **Memory at 1M**: {r['opened']:.1f} GiB once opened, {r['model']:.1f} of it the fp32 model (torch); thread records stay on disk "
+                 "(memory-mapped, decoded only for the threads a query returns), unit keys and word counts are read only by builds.")
     L.append("- The synthetic bases use the bundled corpus's vocabulary, so every query term is common: posting lists are longer than with a real vocabulary, "
              "and the lexical figures above are upper bounds.")
     return L
