@@ -1276,12 +1276,12 @@ def _exact_top(path: Path, queries: np.ndarray, k: int, chunk: int = 131_072) ->
     return top.result()
 
 
-def phase_cold(work: str, index: str, model: str | None, question: str, repeat: int = 3) -> dict:
+def phase_cold(work: str, index: str, model: str | None, question: str, repeat: int = 3, int8: bool = True) -> dict:
     """From process start to the first answer of ``chatkb ask`` (a fresh interpreter each time)."""
     exe = Path(sys.executable).with_name("chatkb")
     cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "chatkb.cli"]
     cmd += ["ask", question, "--index", index, "--json", "-k", "3"] + (["--model", model] if model else [])
-    env = dict(os.environ, CHATKB_CORPUS=json.loads((Path(work) / "args.json").read_text())["corpus"])
+    env = dict(os.environ, CHATKB_CORPUS=json.loads((Path(work) / "args.json").read_text())["corpus"], CHATKB_INT8="1" if int8 else "0")
     times, ok = [], True
     for _ in range(repeat):
         t = time.perf_counter()
@@ -1364,9 +1364,9 @@ def run(opts: Options) -> dict:
         report["cold_start"] = {}
         if not opts.fake:
             q = "comment rendre mon profil visible sur internet ?"
-            report["cold_start"]["fp32"] = _call("cold", opts, work=str(work), index=str(work / "idx-corpus-fp32"), model=None, question=q)
+            report["cold_start"]["fp32"] = _call("cold", opts, work=str(work), index=str(work / "idx-corpus-fp32"), model=None, question=q, int8=False)
             if report["eval"].get("int8"):
-                report["cold_start"]["int8"] = _call("cold", opts, work=str(work), index=str(work / "idx-corpus-int8"), model="all-MiniLM-L6-v2+int8", question=q)
+                report["cold_start"]["int8 (default)"] = _call("cold", opts, work=str(work), index=str(work / "idx-corpus-int8"), model=None, question=q, int8=True)
     finally:
         if not opts.keep and not opts.work:
             shutil.rmtree(work, ignore_errors=True)
@@ -1627,7 +1627,7 @@ def markdown(report: dict) -> str:
     if c:
         L += ["", "## Cold start", "", "From process start to the first answer of `chatkb ask QUESTION --json` on the bundled corpus (fresh interpreter, median of 3):", ""]
         for k, v in c.items():
-            L.append(f"- {k}: **{v['seconds_median']:.2f} s** ({', '.join(f'{x:.2f}' for x in v['seconds'])})")
+            L.append(f"- {k}: **{v['seconds_median']:.2f} s** ({', '.join(f'{x:.2f}' for x in v['seconds'])})" + ("" if v.get("ok", True) else " — **failed**: the command did not answer"))
     val = s.get("validation", {})
     L += [
         "",

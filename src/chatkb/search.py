@@ -25,6 +25,7 @@ from .analyzer import QueryAnalyzer, load_glossary
 from .errors import IndexMismatchError, QueryError
 from .fusion import FusionParams, confidence, fuse, thread_features, units_of
 from .index import IndexData, current_generation, open_index
+from .lexical import unique
 from .records import Thread
 from .units import THREAD
 
@@ -237,7 +238,7 @@ class KnowledgeBase:
         t1 = time.perf_counter()
         _, dense_top = search_dense(data.dense, qvec, n_cand)
         t2 = time.perf_counter()
-        cand = np.unique(np.concatenate([data.unit_thread[lex_top], data.unit_thread[dense_top]]))
+        cand = unique(np.concatenate([data.unit_thread[lex_top], data.unit_thread[dense_top]]).astype(np.int64))
         if sources:
             wanted = set(sources)
             allowed = np.array([p in wanted for p in data.documents], dtype=bool)
