@@ -1490,21 +1490,23 @@ def plot(report: dict, path: Path) -> None:
         return
     x = [v["threads"] for v in q]
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
-    ax.plot(x, [v["search"]["median_ms"] for v in q], "o-", color="#1f5fa8", label="search() médiane")
-    ax.plot(x, [v["search"]["p95_ms"] for v in q], "o--", color="#1f5fa8", alpha=0.6, label="search() p95")
-    ax.plot(x, [v["bare_encode"]["median_ms"] for v in q], "s-", color="#c0392b", label="encodage seul (fp32) médiane")
-    ax.plot(x, [v["bare_encode"]["p95_ms"] for v in q], "s--", color="#c0392b", alpha=0.6, label="encodage seul p95")
+    ax.plot(x, [v["search"]["median_ms"] for v in q], "o-", color="#1f5fa8", label="search(), encodeur fp32 : médiane")
+    ax.plot(x, [v["search"]["p95_ms"] for v in q], "o--", color="#1f5fa8", alpha=0.6, label="search(), encodeur fp32 : p95")
+    ax.plot(x, [v["bare_encode"]["median_ms"] for v in q], "s-", color="#c0392b", label="encodage fp32 seul : médiane")
+    ax.plot(x, [v["bare_encode"]["p95_ms"] for v in q], "s--", color="#c0392b", alpha=0.6, label="encodage fp32 seul : p95")
     if all(v.get("search_int8_query_encoder") for v in q):
-        ax.plot(x, [v["search_int8_query_encoder"]["median_ms"] for v in q], "^-", color="#27855a", label="search() avec encodeur int8, médiane")
+        ax.plot(x, [v["search_int8_query_encoder"]["median_ms"] for v in q], "^-", color="#27855a", label="search(), encodeur int8 (défaut) : médiane")
+        ax.plot(x, [v["search_int8_query_encoder"]["p95_ms"] for v in q], "^--", color="#27855a", alpha=0.6, label="search(), encodeur int8 (défaut) : p95")
     ax.axhline(25, color="grey", lw=0.8, ls=":")
-    ax.text(x[0], 25.5, "objectif p95 à 1M : 25 ms", fontsize=8, color="grey")
+    ax.text(x[-1], 25.5, "objectif p95 à 1M : 25 ms", fontsize=8, color="grey", ha="right")
     ax.set_xscale("log")
     ax.set_xlabel("fils dans la base (synthétiques : vecteurs composés d'embeddings réels, voir benchmarks.md)")
     ax.set_ylabel("ms par requête")
     ax.set_ylim(bottom=0)
     ax.set_title(f"chatkb : latence d'une requête selon la taille de la base ({report['meta']['machine']['cpus']} cœurs)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", framealpha=0.9)
+    ax.set_ylim(0, max(30.0, max(v["search"]["p95_ms"] for v in q) * 1.45))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -1551,6 +1553,10 @@ def markdown(report: dict) -> str:
         f"| bare `SentenceTransformer.encode` (fp32, batch 32) | {_fmt(b.get('bare_encode_units_per_s'), 1)} | 1 |",
         f"| `chatkb build`, fp32 (parse, embed, BM25, FAISS, write) | {_fmt(b.get('build_units_per_s'), 1)} | {_fmt(b.get('build_vs_bare'), 3)} |",
         f"| `chatkb build`, int8 (ONNX Runtime) | {_fmt(b.get('int8_build_units_per_s'), 1)} | {_fmt(b.get('int8_vs_bare_fp32'), 3)} (×{_fmt(b.get('int8_vs_fp32_build'), 2)} the fp32 build) |",
+        "",
+        "The build goes faster than a bare encode of the same texts because it does not run the model on every unit: an answer long enough "
+        "to be split into passages is the mean of its passages' vectors (it covers the whole answer, where the model reads 256 tokens; "
+        "test R@1 unchanged). int8 is the default embedder.",
         "",
         f"Peak RSS while building (fp32, model included): {_fmt(b.get('peak_rss_building_gib'))} GiB.",
         "",
