@@ -18,6 +18,7 @@ import io
 import json
 import os
 import sqlite3
+import time
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -93,11 +94,23 @@ class FeedbackStore:
         self.path = Path(path)
         self.timeout = timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            with conn:
-                conn.executescript(_SCHEMA)
-                conn.execute("PRAGMA user_version = 1")
+        # Switching to WAL takes an exclusive lock, and SQLite answers "database is locked" at
+        # once (no busy wait) when two processes create the database together or one recovers
+        # after another was killed: retry until the timeout. WAL is then recorded in the file.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                with closing(self._connect()) as conn:
+                    if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                        conn.execute("PRAGMA journal_mode=WAL")
+                    with conn:
+                        conn.executescript(_SCHEMA)
+                        conn.execute("PRAGMA user_version = 1")
+                return
+            except sqlite3.OperationalError as exc:
+                if not any(w in str(exc) for w in ("locked", "busy")) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     @classmethod
     def beside(cls, index_dir: str | Path) -> "FeedbackStore":
