@@ -128,7 +128,7 @@ def build(paths: tuple[str, ...], index_dir: str, model: str | None, as_json: bo
     click.echo(
         f"Index {report.index} : {report.threads} fils ({report.units} unités) depuis {report.files} fichiers — "
         f"{report.added} ajouté(s), {report.updated} modifié(s), {report.removed} supprimé(s), {report.unchanged} inchangé(s) ; "
-        f"{report.embedded} embedding(s) calculé(s), {report.reused} réutilisé(s), en {report.seconds:.1f} s."
+        f"{report.embedded} vecteur(s) calculé(s), {report.reused} réutilisé(s), en {report.seconds:.1f} s."
     )
 
 

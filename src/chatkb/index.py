@@ -84,7 +84,7 @@ class BuildReport:
     updated: int
     removed: int
     unchanged: int
-    embedded: int
+    embedded: int  # units whose vector was computed now (by the model, or as the mean of passages)
     reused: int
     seconds: float
     warnings: tuple[str, ...] = ()
