@@ -4,7 +4,6 @@ int8 embedder stays close to the fp32 one."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

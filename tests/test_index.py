@@ -1,7 +1,6 @@
 """Building, rebuilding and opening the index: incremental, atomic, and refusing what does not match."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess

@@ -9,7 +9,6 @@ function), 20 times in a row.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal

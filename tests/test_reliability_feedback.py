@@ -8,8 +8,6 @@ Rows of docs/reliability.md, section "Feedback store".
 from __future__ import annotations
 
 import ast
-import json
-import os
 import random
 import signal
 import sqlite3

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chatkb.errors import ChatkbError, UnreadableFileError
+from chatkb.errors import UnreadableFileError
 from chatkb.parse import parse_bytes, parse_text
 from chatkb.textio import DecodedText
 

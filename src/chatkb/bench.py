@@ -41,7 +41,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -1563,7 +1563,7 @@ def markdown(report: dict) -> str:
     ]
     if e.get("fp32") and e.get("int8"):
         L += ["## int8 embeddings and the evaluation set", "",
-              f"`tests/eval/queries.jsonl` on the bundled corpus, built once with each embedder (R@1 / R@3 / MRR; `dense` = the dense side alone).", "",
+              "`tests/eval/queries.jsonl` on the bundled corpus, built once with each embedder (R@1 / R@3 / MRR; `dense` = the dense side alone).", "",
               "| | fp32 | int8 | change |", "|---|---:|---:|---:|"]
         for key in ("test_hybrid", "dev_hybrid", "test_dense", "dev_dense"):
             a, c = e["fp32"][key], e["int8"][key]

@@ -36,12 +36,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from . import __version__
-from .analyzer import ANALYZER_VERSION, analyze, words
+from .analyzer import ANALYZER_VERSION
 from .errors import (
     BuildLockedError,
     ChatkbError,
