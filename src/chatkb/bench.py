@@ -1414,19 +1414,23 @@ def targets(report: dict) -> list[dict]:
     inc = report.get("incremental", {}).get("seconds")
     add(f"add a {report.get('incremental', {}).get('added_threads', 100)}-thread transcript to {report.get('incremental', {}).get('base_threads', 0):,} threads (s)", inc, "< 5", inc is not None and inc < 5)
     q = report.get("query", {})
+    # "The bare query encode" is the issue's reference: sentence-transformers' fp32 model.encode
+    # of the query (≈11 ms at p95 here). chatkb's default encoder is int8; fp32 is opt-in.
     if "100000" in q:
-        add("100k, fp32 query encoder: search median / bare encode median", q["100000"]["ratio_median"], "≤ 1.3", q["100000"]["ratio_median"] <= 1.3)
-        add("100k, fp32 query encoder: search p95 / bare encode p95", q["100000"]["ratio_p95"], "≤ 2", q["100000"]["ratio_p95"] <= 2)
-        if q["100000"].get("ratio_median_int8") is not None:
-            r8 = q["100000"]["ratio_median_int8"], q["100000"]["ratio_p95_int8"]
-            add("100k, int8 query encoder (the default): search median / bare int8 encode median", r8[0], "≤ 1.3", r8[0] <= 1.3)
-            add("100k, int8 query encoder (the default): search p95 / bare int8 encode p95", r8[1], "≤ 2", r8[1] <= 2)
+        v = q["100000"]
+        i8 = v.get("search_int8_query_encoder")
+        if i8:
+            r = round(i8["median_ms"] / v["bare_encode"]["median_ms"], 3), round(i8["p95_ms"] / v["bare_encode"]["p95_ms"], 3)
+            add("100k, default (int8 encoder): search() median / bare fp32 model.encode median", r[0], "≤ 1.3", r[0] <= 1.3)
+            add("100k, default (int8 encoder): search() p95 / bare fp32 model.encode p95", r[1], "≤ 2", r[1] <= 2)
+        add("100k, fp32 encoder (opt-in): search() median / bare fp32 model.encode median", v["ratio_median"], "≤ 1.3", v["ratio_median"] <= 1.3)
+        add("100k, fp32 encoder (opt-in): search() p95 / bare fp32 model.encode p95", v["ratio_p95"], "≤ 2", v["ratio_p95"] <= 2)
     if "1000000" in q:
         m = q["1000000"]
-        add("1M: search p95 (ms), fp32 query encoder", m["search"]["p95_ms"], "≤ 25", m["search"]["p95_ms"] <= 25)
         i8 = m.get("search_int8_query_encoder")
         if i8:
-            add("1M: search p95 (ms), int8 query encoder (the default)", i8["p95_ms"], "≤ 25", i8["p95_ms"] <= 25)
+            add("1M, default (int8 encoder): search() p95 (ms)", i8["p95_ms"], "≤ 25", i8["p95_ms"] <= 25)
+        add("1M, fp32 encoder (opt-in): search() p95 (ms)", m["search"]["p95_ms"], "≤ 25", m["search"]["p95_ms"] <= 25)
         add("1M: dense recall@10 vs exact", m["dense_recall@10"], "≥ 0.95", m["dense_recall@10"] >= 0.95)
         add("1M: serving RSS (GiB, peak while serving)", m["rss_gib"]["peak_serving"], "≤ 4", m["rss_gib"]["peak_serving"] <= 4)
     wall = report.get("meta", {}).get("wall_seconds")
@@ -1678,6 +1682,10 @@ def _misses(report: dict) -> list[str]:
     missed = [t["name"] for t in report.get("targets", []) if t["ok"] is False]
     L.append("- Targets missed in this run: " + ("; ".join(missed) if missed else "none") + ".")
     b, i, q = report.get("build", {}), report.get("incremental", {}), report.get("query", {})
+    L.append("- The targets' \"bare query encode\" is the issue's reference, sentence-transformers' fp32 `model.encode` (≈11 ms at p95 here); "
+             "chatkb encodes with int8 by default. Against the int8 encode itself, search() costs "
+             + ", ".join(f"{v['ratio_median_int8']:.2f}× ({int(n):,})" for n, v in sorted(q.items(), key=lambda kv: int(kv[0])) if v.get("ratio_median_int8"))
+             + " (median): the lexical, dense and fusion work, a few ms, weighs more beside a 2 ms encode.")
     if i.get("seconds") and b.get("int8_build_units_per_s"):
         embed_s = i["embedded_units"] / b["int8_build_units_per_s"]
         L.append(f"- **Incremental build**: {i['seconds']:.1f} s, of which embedding the {i['embedded_units']} new units takes about {embed_s:.1f} s "
