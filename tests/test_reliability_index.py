@@ -363,3 +363,13 @@ def test_a_forged_pickle_in_the_index_is_refused_and_never_executed(built, tmp_p
         open_index(index)
     _one_line(str(err.value))
     assert not marker.exists()
+
+
+def test_a_build_over_a_generation_missing_any_file_repairs_it(built):
+    """The rebuild reads the live generation as a cache: a missing file (any of them) must make
+    it rebuild, never fail with a traceback."""
+    corpus, index, gen = built
+    for rel in _every_file(gen) + ["manifest.json"]:
+        (gen / rel).unlink()
+        _repaired(corpus, index)
+        gen = index / current_generation(index)

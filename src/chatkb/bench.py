@@ -665,9 +665,10 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     from . import __version__  # noqa: F401 - the manifest's versions come from index._versions
     from .analyzer import ANALYZER_VERSION
     from .dense import build_dense, dense_info, index_kind, save_dense
-    from .index import FORMAT_VERSION, _sha256_file, _versions
+    from .index import FORMAT_VERSION, _versions
     from .lexical import LexicalIndex, select_rows
     from .records import Answer, Question, content_hash, thread_id
+    from .textio import sha256_file
     from .units import CANDIDATE_KINDS
 
     t_start = time.perf_counter()
@@ -793,7 +794,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
         "versions": _versions(),
         "synthetic": {"generator": "chatkb.bench.write_generation", "seed": seed},
     }
-    manifest["files"] = {p.relative_to(tmp).as_posix(): _sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+    manifest["files"] = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
     (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     os.rename(tmp, index_dir / name)
     (index_dir / "CURRENT").write_text(name + "\n", encoding="utf-8")

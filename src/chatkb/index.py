@@ -99,7 +99,7 @@ class IndexData:
     """A loaded generation (read-only once built).
 
     ``threads`` decodes records from disk on demand; ``thread_doc`` gives each thread's
-    document (an index into ``sources``, the keys of ``documents`` in order).
+    document (an index into the keys of ``documents``, in order).
     """
 
     path: Path
@@ -117,14 +117,6 @@ class IndexData:
     candidates: object  # BM25 over the units that propose threads (units.CANDIDATE_KINDS) ...
     candidate_units: np.ndarray  # ... whose document i is unit candidate_units[i]
     words: list[str] = field(default_factory=list)
-
-    @property
-    def sources(self) -> list[str]:
-        return list(self.documents)
-
-    def unit_keys(self) -> np.ndarray:
-        """The units' vector cache keys (20 bytes each), read from disk when asked for."""
-        return np.load(self.path / self.generation / "units.keys.npy", mmap_mode="r", allow_pickle=False)
 
     def document_threads(self, source: str) -> range:
         """Positions in ``threads`` of the threads of one source file (empty when unknown)."""
@@ -194,9 +186,6 @@ def source_name(path: Path) -> str:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return path.resolve().as_posix()
-
-
-_sha256_file = sha256_file  # kept for bench.py
 
 
 # ----------------------------------------------------------------------------- generations
@@ -368,7 +357,7 @@ def build_index(
             and np.array_equal(previous["keys"], units.keys)
             and previous["corpus"] == corpus_hashes
             and previous["analyzer"] == ANALYZER_VERSION
-            and _healthy(index_dir)
+            and _healthy(index_dir, previous)
         ):
             return BuildReport(
                 index=str(index_dir), generation=previous["generation"], files=len(parts), threads=n_threads,
@@ -422,7 +411,7 @@ def build_index(
             "parser": parser,
             "dense": dense_info(dense),
             "counts": {"files": len(parts), "threads": n_threads, "units": len(units.keys), "vectors": int(vectors.shape[0])},
-            "changes": {k: v for k, v in changes.items()},
+            "changes": dict(changes),
             "corpus": corpus_hashes,
             "versions": _versions(),
         }
@@ -561,9 +550,13 @@ def _same_model(previous: dict, spec) -> bool:
     return m["name"] == spec.name and m["sha256"] == spec.sha256 and m.get("passage_prompt", "") == spec.passage_prompt
 
 
-def _healthy(index_dir: Path) -> bool:
+def _healthy(index_dir: Path, previous: dict) -> bool:
+    """The live generation opens, every file matching its checksum (files the rebuild already
+    hashed are not hashed again)."""
+    if not all(previous["intact"](rel) for rel in previous["manifest"].get("files", {})):
+        return False
     try:
-        open_index(index_dir)
+        open_index(index_dir, verify=False)
     except ChatkbError:
         return False
     return True
@@ -587,9 +580,16 @@ def _load_previous(index_dir: Path) -> dict | None:
         if manifest.get("format_version") != FORMAT_VERSION:
             return None
         files = manifest.get("files", {})
+        checked: dict[str, bool] = {}
 
         def intact(rel: str) -> bool:
-            return rel in files and sha256_file(folder / rel) == files[rel]
+            """The file is listed and matches its checksum (each file is hashed once per build)."""
+            if rel not in checked:
+                try:
+                    checked[rel] = rel in files and sha256_file(folder / rel) == files[rel]
+                except OSError:
+                    checked[rel] = False
+            return checked[rel]
 
         if not all(intact(rel) for rel in ("units.keys.npy", "vectors.npy", "threads.jsonl", "threads.offsets.npy", "documents.json")):
             return None  # damaged: nothing in it can be trusted as a cache
@@ -632,6 +632,7 @@ def _load_previous(index_dir: Path) -> dict | None:
         "parser": manifest.get("parser"),
         "corpus": manifest.get("corpus", {}),
         "analyzer": manifest.get("analyzer", {}).get("version"),
+        "intact": intact,
     }
 
 

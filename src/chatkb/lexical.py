@@ -343,7 +343,7 @@ class WordCounts:
         Every word is stemmed once (not once per occurrence); a unit's words that share a stem
         are counted together. Stem id 0 is a placeholder that never matches.
         """
-        if getattr(self, "_stems", None) is None:
+        if self._stems is None:
             from scipy.sparse import csr_matrix
 
             from .analyzer import stem
