@@ -3,10 +3,11 @@
     kb = KnowledgeBase.open("index")
     result = kb.search("cmt etre visible sur internet", k=5)
 
-A query is encoded once, scored against every unit in BM25 (French analyser, glossary, typo
-correction) and its nearest units are taken from FAISS; the threads behind the best units of
-either side are rescored on all their units, their features fused (:mod:`chatkb.fusion`), and
-the first answer is given only when its confidence clears the calibrated threshold.
+A query is encoded once; BM25 (French analyser, glossary, typo correction) proposes its best
+questions and whole-thread units, FAISS its nearest units of every kind; the threads behind
+them are rescored on all their units in both indexes, their features fused
+(:mod:`chatkb.fusion`), and the first answer is given only when its confidence clears the
+calibrated threshold.
 """
 
 from __future__ import annotations
