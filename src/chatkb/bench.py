@@ -668,6 +668,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     from .index import FORMAT_VERSION, _versions
     from .lexical import LexicalIndex, select_rows
     from .records import Answer, Question, content_hash, thread_id
+    from .store import record_lines, write_threads
     from .textio import sha256_file
     from .units import CANDIDATE_KINDS
 
@@ -733,31 +734,34 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     t = time.perf_counter()
     spec_key = f"{spec.name}|{spec.sha256}|{spec.passage_prompt}"
     documents: dict[str, dict] = {}
-    offsets = [0]
-    with open(tmp / "threads.jsonl", "wb") as fth, open(tmp / "documents.json", "w", encoding="utf-8") as fdoc:
-        fdoc.write("{")
-        for d, start in enumerate(range(0, n_threads, THREADS_PER_DOC)):
-            rng_doc = range(start, min(n_threads, start + THREADS_PER_DOC))
-            lines, where = transcript(pool, plan, rng_doc, d)
-            source = f"corpus/bench/chat-{d:05d}.txt"
-            for pos, (i, (qlines, a_start, a_end)) in enumerate(zip(rng_doc, where)):
-                qs, ans = plan_texts(pool, plan, i)
-                questions = tuple(Question(text=q, speaker=lines[ln - 1].split(" : ", 1)[0], line=ln) for q, ln in zip(qs, qlines))
-                answer = Answer(text="\n".join(ans), speaker=None, start_line=a_start, end_line=a_end) if ans else None
-                record = {  # Thread.to_record(), without building the Thread
-                    "id": thread_id(source, pos, questions, answer), "questions": [q.to_dict() for q in questions],
-                    "answer": answer.to_dict() if answer else None, "topic": None, "source": source, "position": pos,
-                }
-                line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-                fth.write(line)
-                offsets.append(offsets[-1] + len(line))
-            text = "\n".join(lines) + "\n"
-            meta = {"path": source, "format": "chat", "title": lines[0], "expert": None, "encoding": "utf-8",
-                    "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "first_thread": start, "threads": len(rng_doc)}
-            fdoc.write(("," if d else "") + json.dumps(source) + ":" + json.dumps(meta, ensure_ascii=False))
-            documents[source] = {"sha256": meta["sha256"]}
-        fdoc.write("}")
-    np.save(tmp / "threads.offsets.npy", np.asarray(offsets, dtype=np.int64), allow_pickle=False)
+    with open(tmp / "documents.json", "w", encoding="utf-8") as fdoc:
+
+        def chunks():
+            """Each synthetic transcript's records (as store.write_threads takes them); its
+            document entry is written as it goes."""
+            for d, start in enumerate(range(0, n_threads, THREADS_PER_DOC)):
+                rng_doc = range(start, min(n_threads, start + THREADS_PER_DOC))
+                lines, where = transcript(pool, plan, rng_doc, d)
+                source = f"corpus/bench/chat-{d:05d}.txt"
+                records = []
+                for pos, (i, (qlines, a_start, a_end)) in enumerate(zip(rng_doc, where)):
+                    qs, ans = plan_texts(pool, plan, i)
+                    questions = tuple(Question(text=q, speaker=lines[ln - 1].split(" : ", 1)[0], line=ln) for q, ln in zip(qs, qlines))
+                    answer = Answer(text="\n".join(ans), speaker=None, start_line=a_start, end_line=a_end) if ans else None
+                    records.append({  # Thread.to_record(), without building the Thread
+                        "id": thread_id(source, pos, questions, answer), "questions": [q.to_dict() for q in questions],
+                        "answer": answer.to_dict() if answer else None, "topic": None, "source": source, "position": pos,
+                    })
+                text = "\n".join(lines) + "\n"
+                meta = {"path": source, "format": "chat", "title": lines[0], "expert": None, "encoding": "utf-8",
+                        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "first_thread": start, "threads": len(rng_doc)}
+                fdoc.write(("," if d else "{") + json.dumps(source) + ":" + json.dumps(meta, ensure_ascii=False))
+                documents[source] = {"sha256": meta["sha256"]}
+                yield record_lines(records)
+
+        offsets = write_threads(tmp / "threads.jsonl", chunks())
+        fdoc.write("}" if documents else "{}")
+    np.save(tmp / "threads.offsets.npy", offsets, allow_pickle=False)
     del offsets
     np.save(tmp / "units.thread.npy", refs.thread.astype(np.int32), allow_pickle=False)
     np.save(tmp / "units.kind.npy", refs.kind.astype(np.int8), allow_pickle=False)
