@@ -92,7 +92,3 @@ class ThreadStore(Sequence):
         if not 0 <= i < len(self):
             raise IndexError(i)
         return Thread.from_dict(self.raw(i))
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
