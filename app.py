@@ -38,6 +38,9 @@ def load_embedder(model: str | None):
 
         torch.set_num_threads(1)
     embedder.encode_query("bonjour")  # load the weights now, not on the first question
+    from chatkb.french import default_french
+
+    default_french().encode_query("bonjour")  # the French encoder too (about 1 s, once)
     return embedder
 
 
@@ -87,7 +90,7 @@ def add_document(name: str, data: bytes) -> None:
     path = None
     try:
         path = save_upload(CORPUS, name, data)
-        stages = {"embed": "Calcul des embeddings", "index": "Écriture de l'index"}
+        stages = {"embed": "Calcul des embeddings", "embed-fr": "Encodeur français", "index": "Écriture de l'index"}
 
         def progress(stage: str, done: int, total: int) -> None:
             bar.progress(min(1.0, done / total) if total else 1.0, text=f"{stages.get(stage, stage)} ({done}/{total})")

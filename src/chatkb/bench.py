@@ -247,6 +247,7 @@ class Pool:
     noise_basis: np.ndarray | None = None
     mean: np.ndarray | None = None  # mean line embedding
     beta: np.ndarray | None = None  # per unit kind: share of the mean taken out of a composed vector
+    french: np.ndarray | None = None  # the French encoder's vector of every line (chatkb.french)
 
     @property
     def questions(self) -> np.ndarray:
@@ -260,7 +261,7 @@ class Pool:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "pool.json").write_text(json.dumps({"texts": self.texts, "n_questions": self.n_questions, "stem_vocab": self.stem_vocab, "forms": self.forms}, ensure_ascii=False), encoding="utf-8")
         np.savez(folder / "pool.npz", words=self.words, stem_indptr=self.stem_indptr, stem_ids=self.stem_ids, stem_tf=self.stem_tf,
-                 vectors=self.vectors, topic=self.topic, noise_basis=self.noise_basis, mean=self.mean, beta=self.beta)
+                 vectors=self.vectors, topic=self.topic, noise_basis=self.noise_basis, mean=self.mean, beta=self.beta, french=self.french)
 
     @classmethod
     def load(cls, folder: Path) -> "Pool":
@@ -307,10 +308,14 @@ def make_pool(model: CorpusModel, n_questions: int, n_lines: int, seed: int = SE
 
 
 def embed_pool(pool: Pool, encode: Callable[[list[str]], np.ndarray], *, topics: int = 48, seed: int = SEED) -> None:
-    """Real embeddings of every pool line, topics (k-means) and the noise basis (covariance)."""
+    """Real embeddings of every pool line (``encode``'s and the French encoder's), topics
+    (k-means) and the noise basis (covariance)."""
     import faiss
 
+    from .french import default_french
+
     pool.vectors = np.ascontiguousarray(encode(pool.texts), dtype=np.float32)
+    pool.french = default_french().encode_passages(pool.texts)
     k = max(2, min(topics, len(pool.texts) // 20))
     km = faiss.Kmeans(pool.vectors.shape[1], k, niter=20, seed=seed, spherical=True, verbose=False)
     km.train(pool.vectors)
@@ -520,14 +525,20 @@ def unit_refs(pool: Pool, plan: Plan, lo: int = 0, hi: int | None = None) -> Uni
     )
 
 
-def compose(pool: Pool, refs: UnitRefs, lo: int, hi: int, rng: np.random.Generator) -> np.ndarray:
-    """Vectors of units ``lo:hi``: weighted sum of real line embeddings + covariance noise, normalised."""
+def compose(pool: Pool, refs: UnitRefs, lo: int, hi: int, rng: np.random.Generator, *, french: bool = False) -> np.ndarray:
+    """Vectors of units ``lo:hi``: weighted sum of real line embeddings + covariance noise, normalised.
+
+    ``french``: the French encoder's vectors instead, the plain normalised weighted sum (they
+    are only read to score candidates, which costs the same whatever their values).
+    """
     from scipy.sparse import csr_matrix
 
     a, b = int(refs.ref_indptr[lo]), int(refs.ref_indptr[hi])
     m = csr_matrix((refs.ref_weight[a:b], refs.ref_line[a:b], refs.ref_indptr[lo : hi + 1] - a), shape=(hi - lo, len(pool.texts)))
     total = np.asarray(m.sum(axis=1), dtype=np.float32)
-    v = np.asarray(m @ pool.vectors, dtype=np.float32) / np.maximum(total, 1e-9)
+    v = np.asarray(m @ (pool.french if french else pool.vectors), dtype=np.float32) / np.maximum(total, 1e-9)
+    if french:
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
     if pool.beta is not None and pool.beta.any():
         v -= pool.beta[refs.kind[lo:hi]][:, None] * pool.mean[None, :]
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
@@ -699,6 +710,14 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
             if exact is not None:
                 exact.add(block, lo)  # exact neighbours of the queries, while the vectors are at hand
             f.write(block.tobytes())
+    from .french import default_french
+
+    french = default_french().spec
+    rng_fr = np.random.default_rng(seed + 2)
+    with open(tmp / "vectors-fr.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False, "shape": (n_units, pool.french.shape[1])})
+        for lo in range(0, n_units, chunk_units):
+            f.write(compose(pool, refs, lo, min(n_units, lo + chunk_units), rng_fr, french=True).astype(np.float16).tobytes())
     timings["vectors"] = time.perf_counter() - t
 
     # BM25: unit-major counts, then the same arrays LexicalIndex.build makes
@@ -790,6 +809,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
         "generation": name,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "model": {"name": spec.name, "sha256": spec.sha256, "dimension": int(dim), "query_prompt": spec.query_prompt, "passage_prompt": spec.passage_prompt},
+        "french": {"name": french.name, "sha256": french.sha256, "dimension": int(pool.french.shape[1])},
         "analyzer": {"version": ANALYZER_VERSION, "stemmer": "snowball-french", "library": "bm25s"},
         "dense": info,
         "counts": {"files": len(documents), "threads": n_threads, "units": n_units, "vectors": n_units},

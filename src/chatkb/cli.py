@@ -89,6 +89,9 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+BUILD_STAGES = {"embed": "Embeddings", "embed-fr": "Encodeur français"}
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @INDEX_OPTION
@@ -104,13 +107,15 @@ def build(paths: tuple[str, ...], index_dir: str, model: str | None, as_json: bo
     bars: dict = {}
 
     def progress(stage: str, done: int, total: int) -> None:
-        if stage != "embed" or as_json:
+        if stage not in BUILD_STAGES or as_json:
             return
         from tqdm import tqdm
 
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc="Embeddings", unit="texte", file=sys.stderr, leave=False)
+            for other in bars.values():
+                other.close()  # one bar at a time: the stages follow each other
+            bar = bars[stage] = tqdm(total=total, desc=BUILD_STAGES[stage], unit="texte", file=sys.stderr, leave=False)
         bar.n = done
         bar.refresh()
 
@@ -128,7 +133,8 @@ def build(paths: tuple[str, ...], index_dir: str, model: str | None, as_json: bo
     click.echo(
         f"Index {report.index} : {report.threads} fils ({report.units} unités) depuis {report.files} fichiers — "
         f"{report.added} ajouté(s), {report.updated} modifié(s), {report.removed} supprimé(s), {report.unchanged} inchangé(s) ; "
-        f"{report.embedded} vecteur(s) calculé(s), {report.reused} réutilisé(s), en {report.seconds:.1f} s."
+        f"{report.embedded} vecteur(s) calculé(s), {report.reused} réutilisé(s) "
+        f"(encodeur français : {report.embedded_french} calculé(s)), en {report.seconds:.1f} s."
     )
 
 
@@ -191,7 +197,7 @@ def render_result(result) -> str:
 @INDEX_OPTION
 @MODEL_OPTION
 @click.option("--split", default=None, help="Ne garder que les requêtes de ce split (dev, test).")
-@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True)
+@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense", "french"]), default="hybrid", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def eval_cmd(queries: str, index_dir: str, model: str | None, split: str | None, mode: str, as_json: bool) -> None:

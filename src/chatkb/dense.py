@@ -60,7 +60,7 @@ PREAD_MIN_BYTES = 2 << 30  # memory maps larger than this are read row by row wi
 
 
 def read_rows(vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """``vectors[ids]`` as float32, for a memory-mapped ``vectors.npy`` without mapping pages in.
+    """``vectors[ids]`` as float32 (from float32 or float16), for a memory-mapped ``.npy`` without mapping pages in.
 
     On these kernels a page-cache page of a memory map comes as a large folio (~1 MB): every
     row read through the map adds ~1 MB to the process's resident set and, when the file is
@@ -71,7 +71,7 @@ def read_rows(vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
     ids = np.asarray(ids, dtype=np.int64)
     filename = getattr(vectors, "filename", None)
     if not (isinstance(vectors, np.memmap) and filename and vectors.nbytes >= PREAD_MIN_BYTES and vectors.flags.c_contiguous
-            and vectors.dtype == np.float32 and hasattr(os, "preadv")):
+            and hasattr(os, "preadv")):
         return np.asarray(vectors[ids], dtype=np.float32)
     fd = _fds.get(filename)
     if fd is None:
@@ -79,10 +79,10 @@ def read_rows(vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
         fd = _fds.setdefault(filename, fd)
-    row = vectors.shape[1] * 4
-    out = np.empty((len(ids), vectors.shape[1]), dtype=np.float32)
+    row = vectors.shape[1] * vectors.dtype.itemsize
+    out = np.empty((len(ids), vectors.shape[1]), dtype=vectors.dtype)
     if len(ids) == 0:
-        return out
+        return out.astype(np.float32, copy=False)
     buf = memoryview(out).cast("B")
     breaks = np.flatnonzero(np.diff(ids) != 1) + 1
     starts = np.concatenate([[0], breaks])
@@ -90,7 +90,7 @@ def read_rows(vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
     base = int(vectors.offset)
     for a, b in zip(starts.tolist(), ends.tolist()):
         os.preadv(fd, [buf[a * row : b * row]], base + int(ids[a]) * row)
-    return out
+    return out.astype(np.float32, copy=False)
 
 
 _fds: dict[str, int] = {}

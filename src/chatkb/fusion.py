@@ -1,10 +1,12 @@
-"""Fusion: from unit scores in two indexes to one score and one confidence per thread.
+"""Fusion: from unit scores of three scorers to one score and one confidence per thread.
 
-For each candidate thread, six features: the best cosine of its questions (``dq``), of its
-answer or passages (``da``) and of the whole thread (``dt``); the best BM25 score of its
+For each candidate thread, nine features: the best MiniLM cosine of its questions (``dq``), of
+its answer or passages (``da``) and of the whole thread (``dt``); the best BM25 score of its
 questions (``lq``), of its answer or passages (``la``) and of the whole thread (``lt``), each
 divided by the query's ideal BM25 score (sum of its terms' idf) so that it means the same
-whatever the query. The thread's score is a weighted sum of the six. The
+whatever the query; the best cosine of the French encoder (:mod:`chatkb.french`) of its
+questions (``fq``), answer or passages (``fa``) and whole thread (``ft``). The thread's score
+is a weighted sum of the nine. The
 confidence is a logistic function of the thread's score, of its margin over the best other
 thread, and of its *coverage* (the share of the query's information — rarer words weigh more —
 found in the thread), fitted on the development queries: it estimates the probability that the
@@ -20,7 +22,7 @@ import numpy as np
 
 from .units import ANSWER, PASSAGE, QUESTION, THREAD
 
-FEATURES = ("dq", "da", "dt", "lq", "la", "lt")
+FEATURES = ("dq", "da", "dt", "lq", "la", "lt", "fq", "fa", "ft")
 
 
 @dataclass(frozen=True)
@@ -31,17 +33,20 @@ class FusionParams:
     ``chatkb tune tests/eval/queries.jsonl --split dev`` (see :func:`chatkb.evaluate.tune`).
     """
 
-    w_dense_question: float = 0.1
-    w_dense_answer: float = 0.1
-    w_dense_thread: float = 0.3
-    w_lex_question: float = 0.1
+    w_dense_question: float = 0.022
+    w_dense_answer: float = 0.022
+    w_dense_thread: float = 0.067
+    w_lex_question: float = 0.089
     w_lex_answer: float = 0.0
-    w_lex_thread: float = 0.4
-    conf_bias: float = -3.728
-    conf_score: float = 3.54
-    conf_margin: float = 23.132
-    conf_coverage: float = 2.948
-    threshold: float = 0.14
+    w_lex_thread: float = 0.356
+    w_french_question: float = 0.089
+    w_french_answer: float = 0.0
+    w_french_thread: float = 0.356
+    conf_bias: float = -3.331
+    conf_score: float = 3.266
+    conf_margin: float = 26.565
+    conf_coverage: float = 2.945
+    threshold: float = 0.15
     min_coverage: float = 0.15  # and at least this share of the query's information in the thread
 
     @property
@@ -50,6 +55,7 @@ class FusionParams:
             [
                 self.w_dense_question, self.w_dense_answer, self.w_dense_thread,
                 self.w_lex_question, self.w_lex_answer, self.w_lex_thread,
+                self.w_french_question, self.w_french_answer, self.w_french_thread,
             ],
             dtype=np.float32,
         )
@@ -62,6 +68,7 @@ def thread_features(
     dense_scores: np.ndarray,
     lex_scores: np.ndarray,
     lex_ideal: float,
+    french_scores: np.ndarray | None = None,
 ) -> np.ndarray:
     """Features of the candidate threads.
 
@@ -73,9 +80,12 @@ def thread_features(
             ``units_of(threads)``.
         lex_scores: BM25 score of every unit, indexed by unit id.
         lex_ideal: the query's ideal BM25 score (0 when no term is known).
+        french_scores: the French encoder's cosine, in the order of ``dense_scores`` (its
+            features are 0 when omitted).
 
     Returns:
-        Array (t, 6): dq, da, dt, lq, la, lt (0 where a thread has no unit of that kind).
+        Array (t, 9): dq, da, dt, lq, la, lt, fq, fa, ft (0 where a thread has no unit of
+        that kind).
     """
     out = np.zeros((len(threads), len(FEATURES)), dtype=np.float32)
     norm = 1.0 / lex_ideal if lex_ideal > 0 else 0.0
@@ -89,13 +99,16 @@ def thread_features(
     group = _GROUP_OF_KIND[np.asarray(unit_kind[units], dtype=np.int64)]
     keep = group >= 0
     cell = (np.repeat(np.arange(len(threads)), counts) * 3 + group)[keep]
-    dense = np.full(len(threads) * 3, -np.inf, dtype=np.float32)
-    lex = np.full(len(threads) * 3, -np.inf, dtype=np.float32)
-    np.maximum.at(dense, cell, np.asarray(dense_scores, dtype=np.float32)[: len(units)][keep])
-    np.maximum.at(lex, cell, np.asarray(lex_scores[units], dtype=np.float32)[keep])
-    has = np.isfinite(dense)
-    out[:, :3] = np.where(has, dense, 0.0).reshape(-1, 3)
-    out[:, 3:] = (np.where(has, lex, 0.0) * norm).reshape(-1, 3)
+
+    def best(scores: np.ndarray) -> np.ndarray:
+        cells = np.full(len(threads) * 3, -np.inf, dtype=np.float32)
+        np.maximum.at(cells, cell, np.asarray(scores, dtype=np.float32)[keep])
+        return np.where(np.isfinite(cells), cells, 0.0).reshape(-1, 3)
+
+    out[:, :3] = best(np.asarray(dense_scores)[: len(units)])
+    out[:, 3:6] = best(np.asarray(lex_scores)[units]) * norm
+    if french_scores is not None:
+        out[:, 6:] = best(np.asarray(french_scores)[: len(units)])
     return out
 
 

@@ -16,6 +16,7 @@ Layout::
         units.keys.npy   unit → vector cache key (20-byte SHA-1 of model and text)
         vectors.npy      unit vectors (float32, L2-normalised)
         dense.faiss      FAISS index over vectors.npy
+        vectors-fr.npy   unit vectors of the French encoder (float16, L2-normalised; chatkb.french)
         words.json       corpus word forms (typo correction)
         analysis/        each unit's word counts (the analyser's work, reused by the next build)
         bm25/            bm25s arrays + params + our stem vocabulary + impact lists
@@ -59,7 +60,7 @@ CORPUS_SUFFIXES = (".txt", ".md", ".markdown")
 # Every file a generation is opened from: each must be listed (with its SHA-256) in the manifest.
 REQUIRED_FILES = frozenset({
     "threads.jsonl", "threads.offsets.npy", "documents.json", "units.thread.npy", "units.kind.npy", "units.keys.npy",
-    "words.json", "vectors.npy", "dense.faiss", "bm25/stems.json",
+    "words.json", "vectors.npy", "dense.faiss", "vectors-fr.npy", "bm25/stems.json",
     "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy", "bm25/indptr.csc.index.npy",
     "bm25-candidates/stems.json", "bm25-candidates/data.csc.index.npy", "bm25-candidates/indices.csc.index.npy",
     "bm25-candidates/indptr.csc.index.npy", "bm25-candidates/units.npy",
@@ -89,6 +90,7 @@ class BuildReport:
     seconds: float
     warnings: tuple[str, ...] = ()
     changed: bool = True
+    embedded_french: int = 0  # units whose French encoder vector was computed now
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -113,6 +115,7 @@ class IndexData:
     unit_offsets: np.ndarray
     vectors: np.ndarray
     dense: object
+    french_vectors: np.ndarray  # (units, 512) float16, the French encoder's (chatkb.french)
     lexical: object
     candidates: object  # BM25 over the units that propose threads (units.CANDIDATE_KINDS) ...
     candidate_units: np.ndarray  # ... whose document i is unit candidate_units[i]
@@ -276,6 +279,7 @@ def build_index(
     *,
     embedder=None,
     model: str | None = None,
+    french=None,
     progress: Callable[[str, int, int], None] | None = None,
     lock_timeout: float = 600.0,
     parse_format: str = "auto",
@@ -288,6 +292,7 @@ def build_index(
         index_dir: the index folder (created when missing).
         embedder: an :class:`~chatkb.embed.Embedder` (loaded from ``model`` when omitted).
         model: model name or path when no embedder is given.
+        french: the French encoder (:func:`chatkb.french.default_french` when omitted).
         progress: called as ``progress(stage, done, total)``.
         lock_timeout: seconds to wait for another build; 0 refuses at once.
 
@@ -344,16 +349,23 @@ def build_index(
             from .embed import Embedder
 
             embedder = Embedder.load(model)
+        if french is None:
+            from .french import default_french
+
+            french = default_french()
         spec = embedder.spec
         model_key = f"{spec.name}|{spec.sha256}|{spec.passage_prompt}"
         same_model = previous is not None and _same_model(previous, spec)
+        # unit keys name the text (and the dense model): the French vector of a reused key is reused
+        same_french = same_model and previous["french"] is not None and previous["manifest"].get("french", {}).get("sha256") == french.spec.sha256
         same_analysis = previous is not None and previous["analyzer"] == ANALYZER_VERSION and previous["analysis"] is not None
-        if not (same_model and same_analysis):  # the previous units cannot be reused as they are: make them again
+        if not (same_model and same_french and same_analysis):  # the previous units cannot be reused as they are: make them again
             parts = [p.with_threads(reusable["threads"]) if p.doc is None else p for p in parts]
         units = _assemble_units(parts, previous, model_key)
         changes = _diff(previous, parts)
         if (
             same_model
+            and same_french
             and np.array_equal(previous["keys"], units.keys)
             and previous["corpus"] == corpus_hashes
             and previous["analyzer"] == ANALYZER_VERSION
@@ -367,6 +379,8 @@ def build_index(
 
         rows = units.rows if same_model else np.full(len(units.keys), -1, dtype=np.int64)
         vectors, embedded = _embed_units(embedder, units, rows, previous["vectors"] if same_model else None, progress)
+        french_rows = rows if same_french else np.full(len(units.keys), -1, dtype=np.int64)
+        french_vectors, embedded_french = _embed_units(french, units, french_rows, previous["french"] if same_french else None, progress, stage="embed-fr")
         if progress:
             progress("index", 0, 1)
         counts = WordCounts.gather(units.texts, previous=previous["analysis"] if same_analysis else None, reuse=rows if same_analysis else None)
@@ -393,6 +407,7 @@ def build_index(
         counts.save(tmp / ANALYSIS_DIR)
         np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
         save_dense(dense, tmp / "dense.faiss")
+        np.save(tmp / "vectors-fr.npy", french_vectors.astype(np.float16), allow_pickle=False)
         lexical.save(tmp / "bm25")
         candidates.save(tmp / "bm25-candidates")
         np.save(tmp / "bm25-candidates" / "units.npy", np.flatnonzero(proposing).astype(np.int32), allow_pickle=False)
@@ -407,6 +422,7 @@ def build_index(
                 "query_prompt": spec.query_prompt,
                 "passage_prompt": spec.passage_prompt,
             },
+            "french": {"name": french.spec.name, "sha256": french.spec.sha256, "dimension": int(french_vectors.shape[1])},
             "analyzer": {"version": ANALYZER_VERSION, "stemmer": "snowball-french", "library": "bm25s"},
             "parser": parser,
             "dense": dense_info(dense),
@@ -424,7 +440,7 @@ def build_index(
             index=str(index_dir), generation=name, files=len(parts), threads=n_threads, units=len(units.keys),
             added=changes["added"], updated=changes["updated"], removed=changes["removed"],
             unchanged=changes["unchanged"], embedded=embedded, reused=len(units.keys) - embedded,
-            seconds=time.perf_counter() - t0, warnings=tuple(warnings),
+            seconds=time.perf_counter() - t0, warnings=tuple(warnings), embedded_french=embedded_french,
         )
     finally:
         lock.release()
@@ -617,6 +633,14 @@ def _load_previous(index_dir: Path) -> dict | None:
     except (OSError, ValueError):
         analysis = None
     dense = load_trained(folder / "dense.faiss", manifest.get("dense", {})) if intact("dense.faiss") else None
+    french = None
+    if intact("vectors-fr.npy"):
+        try:
+            french = np.load(folder / "vectors-fr.npy", mmap_mode="r", allow_pickle=False)
+            if french.shape[0] != len(keys):
+                french = None
+        except (OSError, ValueError):
+            french = None
     return {
         "generation": gen,
         "manifest": manifest,
@@ -629,6 +653,7 @@ def _load_previous(index_dir: Path) -> dict | None:
         "unit_offsets": unit_offsets,
         "analysis": analysis,
         "dense": dense,
+        "french": french,
         "parser": manifest.get("parser"),
         "corpus": manifest.get("corpus", {}),
         "analyzer": manifest.get("analyzer", {}).get("version"),
@@ -655,7 +680,7 @@ def passage_means(units: list[Unit]) -> dict[int, list[int]]:
     return out
 
 
-def _embed_units(embedder, units: _Units, rows: np.ndarray, previous: np.ndarray | None, progress) -> tuple[np.ndarray, int]:
+def _embed_units(embedder, units: _Units, rows: np.ndarray, previous: np.ndarray | None, progress, *, stage: str = "embed") -> tuple[np.ndarray, int]:
     """Each unit's vector: copied from ``previous[rows[i]]`` when there is one, else embedded
     now, or (units in ``units.derived``) the normalised mean of its passages' vectors.
 
@@ -677,10 +702,10 @@ def _embed_units(embedder, units: _Units, rows: np.ndarray, previous: np.ndarray
         def tick(k: int) -> None:
             done[0] += k
             if progress:
-                progress("embed", done[0], len(missing))
+                progress(stage, done[0], len(missing))
 
         if progress:
-            progress("embed", 0, len(missing))
+            progress(stage, 0, len(missing))
         vectors[missing] = embedder.encode_passages([units.texts[i] for i in missing], progress=tick)
     for i in new:
         if int(i) in units.derived:
@@ -768,6 +793,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         n_keys = len(np.load(folder / "units.keys.npy", mmap_mode="r", allow_pickle=False))
         vectors = np.load(folder / "vectors.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
         dense = load_dense(folder / "dense.faiss", vectors)
+        french_vectors = np.load(folder / "vectors-fr.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
         lexical = LexicalIndex.load(folder / "bm25", mmap=False)
         candidates = LexicalIndex.load(folder / "bm25-candidates", mmap=False)
         candidate_units = np.load(folder / "bm25-candidates" / "units.npy", allow_pickle=False).astype(np.int64)
@@ -793,6 +819,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         or sum(int(m["threads"]) for m in documents.values()) != len(threads)
         or vectors.shape[1:] != (int((manifest.get("model") or {}).get("dimension", -1)),)
         or dense.d != vectors.shape[1]
+        or french_vectors.shape != (n_units, int((manifest.get("french") or {}).get("dimension", -1)))
     ):
         raise IndexCorruptError(f"{where} : tailles incohérentes entre les fichiers ; relancez « chatkb build ».")
     offsets = np.searchsorted(unit_thread, np.arange(len(threads) + 1)).astype(np.int64)
@@ -808,6 +835,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         unit_offsets=offsets,
         vectors=vectors,
         dense=dense,
+        french_vectors=french_vectors,
         lexical=lexical,
         candidates=candidates,
         candidate_units=candidate_units,

@@ -3,11 +3,11 @@
     kb = KnowledgeBase.open("index")
     result = kb.search("cmt etre visible sur internet", k=5)
 
-A query is encoded once; BM25 (French analyser, glossary, typo correction) proposes its best
-questions and whole-thread units, FAISS its nearest units of every kind; the threads behind
-them are rescored on all their units in both indexes, their features fused
-(:mod:`chatkb.fusion`), and the first answer is given only when its confidence clears the
-calibrated threshold.
+A query is encoded by MiniLM and by the French encoder (:mod:`chatkb.french`); BM25 (French
+analyser, glossary, typo correction) proposes its best questions and whole-thread units, FAISS
+its nearest units of every kind; the threads behind them are rescored on all their units by
+BM25 and both encoders, their features fused (:mod:`chatkb.fusion`), and the first answer is
+given only when its confidence clears the calibrated threshold.
 """
 
 from __future__ import annotations
@@ -103,14 +103,21 @@ class KnowledgeBase:
     Args:
         data: a loaded generation (:func:`chatkb.index.open_index`).
         embedder: the query encoder (loaded from the manifest's model when omitted).
+        french: the French encoder (:func:`chatkb.french.default_french` when omitted).
         params: fusion weights and confidence model.
         glossary: path of the glossary (``$CHATKB_CORPUS/glossaire.tsv`` by default).
     """
 
-    def __init__(self, data: IndexData, embedder=None, *, params: FusionParams = FusionParams(), glossary: str | Path | None = None):
+    def __init__(self, data: IndexData, embedder=None, *, french=None, params: FusionParams = FusionParams(), glossary: str | Path | None = None):
+        if french is None:
+            from .french import default_french
+
+            french = default_french()
+        check_french(data, french.spec)
         self.params = params
         self._glossary_path = glossary
         self._embedder = embedder
+        self._french = french
         self._lock = threading.Lock()
         self._state = self._prepare(data)
         self._watcher: threading.Thread | None = None
@@ -172,6 +179,7 @@ class KnowledgeBase:
                 return False
             data = open_index(self.data.path)
             check_model(data, self._embedder.spec)
+            check_french(data, self._french.spec)
             self._state = self._prepare(data)
             self.reloads += 1
             return True
@@ -215,8 +223,9 @@ class KnowledgeBase:
         state = self._state  # one generation for the whole query, even if a swap happens now
         data: IndexData = state["data"]
         qvec = self._embedder.encode_query(query)
+        fvec = self._french.encode_query(query)
         t1 = time.perf_counter()
-        hits, timings = self._rank(state, query, qvec, max(1, k), sources)
+        hits, timings = self._rank(state, query, qvec, fvec, max(1, k), sources)
         answered = (
             bool(hits)
             and hits[0].confidence >= self.params.threshold
@@ -225,7 +234,7 @@ class KnowledgeBase:
         timings.update(encode=t1 - t0, total=time.perf_counter() - t0)
         return SearchResult(query=query, answered=answered, hits=tuple(hits), generation=data.generation, timings=timings)
 
-    def _rank(self, state: dict, query: str, qvec: np.ndarray, k: int, sources: list[str] | None) -> tuple[list[Hit], dict]:
+    def _rank(self, state: dict, query: str, qvec: np.ndarray, fvec: np.ndarray, k: int, sources: list[str] | None) -> tuple[list[Hit], dict]:
         from .dense import read_rows, search_dense
 
         data: IndexData = state["data"]
@@ -248,10 +257,11 @@ class KnowledgeBase:
             return [], {"lexical": t1 - t0, "dense": t2 - t1}
         unit_ids = units_of(cand, data.unit_offsets)
         dense_scores = read_rows(data.vectors, unit_ids) @ qvec  # pread for big files (see chatkb.dense.read_rows)
+        french_scores = read_rows(data.french_vectors, unit_ids) @ fvec
         # BM25 of the candidates' units only, with the candidates' units renumbered 0..n-1.
         lex_scores = data.lexical.unit_scores(token_ids, unit_ids)
         local = np.concatenate([[0], np.cumsum(data.unit_offsets[cand + 1] - data.unit_offsets[cand])])
-        feats = thread_features(np.arange(len(cand)), local, data.unit_kind[unit_ids], dense_scores, lex_scores, ideal)
+        feats = thread_features(np.arange(len(cand)), local, data.unit_kind[unit_ids], dense_scores, lex_scores, ideal, french_scores)
         scores = fuse(feats, self.params)
         order = np.argsort(-scores, kind="stable")[:k]
         best_other = np.where(np.arange(len(scores)) == order[0], scores[order[1]] if len(order) > 1 else 0.0, scores[order[0]])
@@ -323,6 +333,15 @@ def check_model(data: IndexData, spec) -> None:
     if m.get("name") != spec.name or m.get("sha256") != spec.sha256:
         raise IndexMismatchError(
             f"L'index {data.path} a été construit avec le modèle {m.get('name')} ; le modèle configuré est {spec.name} : relancez « chatkb build »."
+        )
+
+
+def check_french(data: IndexData, spec) -> None:
+    """Refuse an index whose French vectors come from another French encoder."""
+    m = data.manifest.get("french") or {}
+    if m.get("name") != spec.name or m.get("sha256") != spec.sha256:
+        raise IndexMismatchError(
+            f"L'index {data.path} a été construit avec l'encodeur français {m.get('name')} ; l'encodeur installé est {spec.name} ({spec.sha256[:12]}…) : relancez « chatkb build »."
         )
 
 
