@@ -90,7 +90,7 @@ def add_document(name: str, data: bytes) -> None:
     path = None
     try:
         path = save_upload(CORPUS, name, data)
-        stages = {"embed": "Calcul des embeddings", "embed-fr": "Encodeur français", "index": "Écriture de l'index"}
+        stages = {"embed": "Calcul des embeddings", "index": "Écriture de l'index"}
 
         def progress(stage: str, done: int, total: int) -> None:
             bar.progress(min(1.0, done / total) if total else 1.0, text=f"{stages.get(stage, stage)} ({done}/{total})")

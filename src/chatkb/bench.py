@@ -681,7 +681,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     from .records import Answer, Question, content_hash, thread_id
     from .store import record_lines, write_threads
     from .textio import sha256_file
-    from .units import CANDIDATE_KINDS
+    from .units import CANDIDATE_KINDS, FRENCH_KINDS
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -717,7 +717,10 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     with open(tmp / "vectors-fr.npy", "wb") as f:
         np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False, "shape": (n_units, pool.french.shape[1])})
         for lo in range(0, n_units, chunk_units):
-            f.write(compose(pool, refs, lo, min(n_units, lo + chunk_units), rng_fr, french=True).astype(np.float16).tobytes())
+            hi = min(n_units, lo + chunk_units)
+            block = compose(pool, refs, lo, hi, rng_fr, french=True)
+            block[~np.isin(refs.kind[lo:hi], FRENCH_KINDS)] = 0.0  # the units it does not read, as build_index
+            f.write(block.astype(np.float16).tobytes())
     timings["vectors"] = time.perf_counter() - t
 
     # BM25: unit-major counts, then the same arrays LexicalIndex.build makes

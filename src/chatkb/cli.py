@@ -89,7 +89,7 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-BUILD_STAGES = {"embed": "Embeddings", "embed-fr": "Encodeur français"}
+BUILD_STAGES = {"embed": "Embeddings"}
 
 
 @cli.command()

@@ -20,13 +20,15 @@ from .fusion import FusionParams
 WEIGHTS = (
     "w_dense_question", "w_dense_answer", "w_dense_thread",
     "w_lex_question", "w_lex_answer", "w_lex_thread",
-    "w_french_question", "w_french_answer", "w_french_thread",
+    "w_french_question", "w_french_thread",
 )
+FAMILIES = (slice(0, 3), slice(3, 6), slice(6, 8))  # MiniLM, BM25, French encoder
 
 
 def _alone(side: int) -> dict:
     """Weights of one scorer alone (0: MiniLM, 1: BM25, 2: French encoder), unit kinds equal."""
-    return {name: (1 / 3 if i // 3 == side else 0.0) for i, name in enumerate(WEIGHTS)}
+    members = WEIGHTS[FAMILIES[side]]
+    return {name: (1 / len(members) if name in members else 0.0) for name in WEIGHTS}
 
 
 MODES = {
@@ -114,9 +116,10 @@ def tune(kb, queries: list[dict], *, max_wrongly_declined: float = 0.05) -> Fusi
 
     1. Weights, by family: the MiniLM and BM25 families keep the shape of ``kb.params`` (how
        much questions, answers and whole threads weigh inside each); the French encoder's
-       shape (steps of 0.1), its weight relative to BM25 (0.25 to 1.25) and MiniLM's (0 to
-       0.5) are searched for R@1, then MRR. Nine free weights fitted on ~80 queries were
-       measured to overfit (dev R@1 0.86, test 0.73); four parameters do not.
+       shape (questions against whole threads, steps of 0.1), its weight relative to BM25
+       (0.25 to 1.25) and MiniLM's (0 to 0.5) are searched for R@1, then MRR. Nine free weights
+       fitted on ~80 queries were measured to overfit (dev R@1 0.86, test 0.73); three
+       parameters do not.
     2. Confidence: logistic regression of "this thread is a right answer" on the thread's score,
        margin and coverage, over the top 5 threads of every query.
     3. Threshold: the one that declines the most unanswerable queries while declining at most
@@ -135,10 +138,8 @@ def tune(kb, queries: list[dict], *, max_wrongly_declined: float = 0.05) -> Fusi
     dense_shape = base[0:3] / max(base[0:3].sum(), 1e-9)
     lex_shape = base[3:6] / max(base[3:6].sum(), 1e-9)
     candidates = []
-    for fq, fa in itertools.product(range(11), repeat=2):
-        if fq + fa > 10:
-            continue
-        french_shape = np.array([fq, fa, 10 - fq - fa]) / 10
+    for fq in range(11):
+        french_shape = np.array([fq, 10 - fq]) / 10
         for w_french, w_dense in itertools.product((0.25, 0.5, 0.75, 1.0, 1.25), (0.0, 0.25, 0.5)):
             w = np.concatenate([w_dense * dense_shape, lex_shape, w_french * french_shape])
             candidates.append(w / w.sum())

@@ -5,8 +5,8 @@ its answer or passages (``da``) and of the whole thread (``dt``); the best BM25 
 questions (``lq``), of its answer or passages (``la``) and of the whole thread (``lt``), each
 divided by the query's ideal BM25 score (sum of its terms' idf) so that it means the same
 whatever the query; the best cosine of the French encoder (:mod:`chatkb.french`) of its
-questions (``fq``), answer or passages (``fa``) and whole thread (``ft``). The thread's score
-is a weighted sum of the nine. The
+questions (``fq``) and of the whole thread (``ft``; it reads no answer or passage alone, see
+``units.FRENCH_KINDS``). The thread's score is a weighted sum of the eight. The
 confidence is a logistic function of the thread's score, of its margin over the best other
 thread, and of its *coverage* (the share of the query's information — rarer words weigh more —
 found in the thread), fitted on the development queries: it estimates the probability that the
@@ -22,7 +22,7 @@ import numpy as np
 
 from .units import ANSWER, PASSAGE, QUESTION, THREAD
 
-FEATURES = ("dq", "da", "dt", "lq", "la", "lt", "fq", "fa", "ft")
+FEATURES = ("dq", "da", "dt", "lq", "la", "lt", "fq", "ft")
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,10 @@ class FusionParams:
     w_lex_answer: float = 0.0
     w_lex_thread: float = 0.356
     w_french_question: float = 0.089
-    w_french_answer: float = 0.0
     w_french_thread: float = 0.356
     conf_bias: float = -3.331
     conf_score: float = 3.266
-    conf_margin: float = 26.565
+    conf_margin: float = 26.563
     conf_coverage: float = 2.945
     threshold: float = 0.15
     min_coverage: float = 0.15  # and at least this share of the query's information in the thread
@@ -55,7 +54,7 @@ class FusionParams:
             [
                 self.w_dense_question, self.w_dense_answer, self.w_dense_thread,
                 self.w_lex_question, self.w_lex_answer, self.w_lex_thread,
-                self.w_french_question, self.w_french_answer, self.w_french_thread,
+                self.w_french_question, self.w_french_thread,
             ],
             dtype=np.float32,
         )
@@ -84,8 +83,8 @@ def thread_features(
             features are 0 when omitted).
 
     Returns:
-        Array (t, 9): dq, da, dt, lq, la, lt, fq, fa, ft (0 where a thread has no unit of
-        that kind).
+        Array (t, 8): dq, da, dt, lq, la, lt, fq, ft (0 where a thread has no unit of that
+        kind).
     """
     out = np.zeros((len(threads), len(FEATURES)), dtype=np.float32)
     norm = 1.0 / lex_ideal if lex_ideal > 0 else 0.0
@@ -100,21 +99,27 @@ def thread_features(
     keep = group >= 0
     cell = (np.repeat(np.arange(len(threads)), counts) * 3 + group)[keep]
 
-    def best(scores: np.ndarray) -> np.ndarray:
-        cells = np.full(len(threads) * 3, -np.inf, dtype=np.float32)
+    def best(scores: np.ndarray, cell: np.ndarray, keep: np.ndarray, groups: int = 3) -> np.ndarray:
+        cells = np.full(len(threads) * groups, -np.inf, dtype=np.float32)
         np.maximum.at(cells, cell, np.asarray(scores, dtype=np.float32)[keep])
-        return np.where(np.isfinite(cells), cells, 0.0).reshape(-1, 3)
+        return np.where(np.isfinite(cells), cells, 0.0).reshape(-1, groups)
 
-    out[:, :3] = best(np.asarray(dense_scores)[: len(units)])
-    out[:, 3:6] = best(np.asarray(lex_scores)[units]) * norm
+    out[:, :3] = best(np.asarray(dense_scores)[: len(units)], cell, keep)
+    out[:, 3:6] = best(np.asarray(lex_scores)[units], cell, keep) * norm
     if french_scores is not None:
-        out[:, 6:] = best(np.asarray(french_scores)[: len(units)])
+        fgroup = _FRENCH_GROUP_OF_KIND[np.asarray(unit_kind[units], dtype=np.int64)]
+        fkeep = fgroup >= 0
+        fcell = (np.repeat(np.arange(len(threads)), counts) * 2 + fgroup)[fkeep]
+        out[:, 6:] = best(np.asarray(french_scores)[: len(units)], fcell, fkeep, 2)
     return out
 
 
 # Feature group of each unit kind: questions, answer and passages, whole thread (-1: none).
 _GROUP_OF_KIND = np.full(max(QUESTION, ANSWER, PASSAGE, THREAD) + 1, -1, dtype=np.int64)
 _GROUP_OF_KIND[[QUESTION, ANSWER, PASSAGE, THREAD]] = [0, 1, 1, 2]
+# The French encoder's: questions, whole thread (answers and passages have no French vector).
+_FRENCH_GROUP_OF_KIND = np.full(len(_GROUP_OF_KIND), -1, dtype=np.int64)
+_FRENCH_GROUP_OF_KIND[[QUESTION, THREAD]] = [0, 1]
 
 
 def units_of(threads: np.ndarray, unit_offsets: np.ndarray) -> np.ndarray:

@@ -205,7 +205,6 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self._stop.set()
-        self._beside.shutdown(wait=False)
 
     # -------------------------------------------------------------- search
     def search(self, question: str, k: int = 5, *, sources: list[str] | None = None) -> SearchResult:

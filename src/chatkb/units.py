@@ -21,6 +21,10 @@ PASSAGE_WORDS = 60  # a passage gathers whole answer lines up to about this many
 # it and the questions costs a third of proposing from every unit (docs/benchmarks.md); every
 # unit of a proposed thread is then scored.
 CANDIDATE_KINDS = (QUESTION, THREAD)
+# Units the French encoder reads (chatkb.french). Answers and passages are left to MiniLM and
+# BM25: on the development queries their French feature got no weight, and they are half the
+# French encoder's work on a new transcript.
+FRENCH_KINDS = (QUESTION, THREAD)
 
 
 @dataclass(frozen=True)
