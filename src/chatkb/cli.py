@@ -89,9 +89,6 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-BUILD_STAGES = {"embed": "Embeddings"}
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @INDEX_OPTION
@@ -107,15 +104,13 @@ def build(paths: tuple[str, ...], index_dir: str, model: str | None, as_json: bo
     bars: dict = {}
 
     def progress(stage: str, done: int, total: int) -> None:
-        if stage not in BUILD_STAGES or as_json:
+        if stage != "embed" or as_json:
             return
         from tqdm import tqdm
 
         bar = bars.get(stage)
         if bar is None:
-            for other in bars.values():
-                other.close()  # one bar at a time: the stages follow each other
-            bar = bars[stage] = tqdm(total=total, desc=BUILD_STAGES[stage], unit="texte", file=sys.stderr, leave=False)
+            bar = bars[stage] = tqdm(total=total, desc="Embeddings", unit="texte", file=sys.stderr, leave=False)
         bar.n = done
         bar.refresh()
 

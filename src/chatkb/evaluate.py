@@ -135,8 +135,7 @@ def tune(kb, queries: list[dict], *, max_wrongly_declined: float = 0.05) -> Fusi
         good = np.array([q["expect"] is not None and is_hit(h.thread, q["expect"]) for h in res.hits], dtype=bool)
         rows.append((feats, good, q["expect"] is None))
     base = kb.params.weights.astype(np.float64)
-    dense_shape = base[0:3] / max(base[0:3].sum(), 1e-9)
-    lex_shape = base[3:6] / max(base[3:6].sum(), 1e-9)
+    dense_shape, lex_shape = (base[f] / max(base[f].sum(), 1e-9) for f in FAMILIES[:2])
     candidates = []
     for fq in range(11):
         french_shape = np.array([fq, 10 - fq]) / 10

@@ -1,6 +1,6 @@
 """Fusion: from unit scores of three scorers to one score and one confidence per thread.
 
-For each candidate thread, nine features: the best MiniLM cosine of its questions (``dq``), of
+For each candidate thread, eight features: the best MiniLM cosine of its questions (``dq``), of
 its answer or passages (``da``) and of the whole thread (``dt``); the best BM25 score of its
 questions (``lq``), of its answer or passages (``la``) and of the whole thread (``lt``), each
 divided by the query's ideal BM25 score (sum of its terms' idf) so that it means the same
