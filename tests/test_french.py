@@ -14,7 +14,7 @@ from chatkb.evaluate import load_queries
 from chatkb.french import DIMENSION, FRENCH_MODEL, FrenchEncoder, default_french, resolve_french
 from chatkb.index import build_index, open_index
 from chatkb.search import KnowledgeBase
-from chatkb.units import FRENCH_KINDS
+from chatkb.units import FRENCH_KINDS, make_units
 from conftest import CORPUS, ROOT, SEED, FakeEmbedder
 
 
@@ -74,15 +74,21 @@ def test_index_stores_french_vectors_and_a_rebuild_reuses_them(tmp_path, french)
     first = build_index([corpus], tmp_path / "index", embedder=FakeEmbedder(), french=french)
     data = open_index(tmp_path / "index")
     assert data.manifest["french"] == {"name": FRENCH_MODEL, "sha256": french.spec.sha256, "dimension": DIMENSION}
-    assert data.french_vectors.shape == (first.units, DIMENSION) and data.french_vectors.dtype == np.float16
-    reads = np.isin(data.unit_kind, FRENCH_KINDS)
-    assert first.embedded_french == reads.sum() and not np.any(data.french_vectors[~reads])  # questions and whole threads only
-    np.testing.assert_allclose(np.linalg.norm(data.french_vectors[reads].astype(np.float32), axis=1), 1.0, atol=1e-2)
+    reads = np.isin(data.unit_kind, FRENCH_KINDS)  # questions and whole threads only, one row each
+    assert data.french_vectors.shape == (reads.sum(), DIMENSION) and data.french_vectors.dtype == np.float16
+    assert first.embedded_french == reads.sum() < first.units
+    np.testing.assert_array_equal(data.french_rows[reads], np.arange(reads.sum()))
+    assert (data.french_rows[~reads] == -1).all()
+    np.testing.assert_allclose(np.linalg.norm(data.french_vectors.astype(np.float32), axis=1), 1.0, atol=1e-2)
+    # each unit's row holds its own text's vector
+    texts = [u.text for u in make_units(data.threads)]
+    for unit in np.flatnonzero(reads)[::7]:
+        np.testing.assert_allclose(data.french_vectors[data.french_rows[unit]], french.encode_passages([texts[unit]])[0], atol=2e-3)
     shutil.copy(CORPUS / "faq-recherche-emploi.md", corpus / "faq.md")
     second = build_index([corpus], tmp_path / "index", embedder=FakeEmbedder(), french=french)
     assert second.added == 21 and second.embedded_french == 21 + 21  # the new file's questions and whole threads
     data2 = open_index(tmp_path / "index")
-    np.testing.assert_array_equal(data2.french_vectors[: first.units], data.french_vectors)
+    np.testing.assert_array_equal(data2.french_vectors[: reads.sum()], data.french_vectors)  # reused as they were
 
 
 def test_another_french_encoder_is_refused_at_open_and_reembedded_at_build(tmp_path, french):

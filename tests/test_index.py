@@ -177,7 +177,7 @@ def _arrays(index):
         "indices": list(map(int, lex._indices)),
         "data": [round(float(x), 5) for x in lex._data],
         "vectors": data.vectors.tolist(),
-        "french_read": (data.french_vectors != 0).any(axis=1).tolist(),
+        "french_rows": data.french_rows.tolist(),
         "kinds": data.unit_kind.tolist(),
     }
 

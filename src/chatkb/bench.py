@@ -713,13 +713,13 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     from .french import default_french
 
     french = default_french().spec
+    reads = np.isin(refs.kind, FRENCH_KINDS)  # the units it reads, as build_index
     with open(tmp / "vectors-fr.npy", "wb") as f:
-        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False, "shape": (n_units, pool.french.shape[1])})
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False, "shape": (int(reads.sum()), pool.french.shape[1])})
         for lo in range(0, n_units, chunk_units):
             hi = min(n_units, lo + chunk_units)
             block = compose(pool, refs, lo, hi, rng, french=True)  # draws nothing from rng
-            block[~np.isin(refs.kind[lo:hi], FRENCH_KINDS)] = 0.0  # the units it does not read, as build_index
-            f.write(block.astype(np.float16).tobytes())
+            f.write(block[reads[lo:hi]].astype(np.float16).tobytes())
     timings["vectors"] = time.perf_counter() - t
 
     # BM25: unit-major counts, then the same arrays LexicalIndex.build makes

@@ -16,8 +16,8 @@ Layout::
         units.keys.npy   unit → vector cache key (20-byte SHA-1 of model and text)
         vectors.npy      unit vectors (float32, L2-normalised)
         dense.faiss      FAISS index over vectors.npy
-        vectors-fr.npy   unit vectors of the French encoder (float16, L2-normalised; zero for the
-                         units it does not read, see units.FRENCH_KINDS)
+        vectors-fr.npy   vectors of the French encoder (float16, L2-normalised) of the units it
+                         reads (units.FRENCH_KINDS), in unit order (units.french_rows)
         words.json       corpus word forms (typo correction)
         analysis/        each unit's word counts (the analyser's work, reused by the next build)
         bm25/            bm25s arrays + params + our stem vocabulary + impact lists
@@ -55,9 +55,9 @@ from .errors import (
 from .records import Document, Thread
 from .store import ThreadStore, record_lines, write_threads
 from .textio import sha256_file
-from .units import ANSWER, CANDIDATE_KINDS, FRENCH_KINDS, PASSAGE, Unit, make_units
+from .units import ANSWER, CANDIDATE_KINDS, FRENCH_KINDS, PASSAGE, Unit, french_rows, make_units
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: vectors-fr.npy holds the French encoder's units only
 CORPUS_SUFFIXES = (".txt", ".md", ".markdown")
 # Every file a generation is opened from: each must be listed (with its SHA-256) in the manifest.
 REQUIRED_FILES = frozenset({
@@ -117,7 +117,8 @@ class IndexData:
     unit_offsets: np.ndarray
     vectors: np.ndarray
     dense: object
-    french_vectors: np.ndarray  # (units, 512) float16, the French encoder's (chatkb.french)
+    french_vectors: np.ndarray  # (units it reads, 512) float16, the French encoder's (chatkb.french) ...
+    french_rows: np.ndarray  # ... unit → its row there, -1 for the units it does not read
     lexical: object
     candidates: object  # BM25 over the units that propose threads (units.CANDIDATE_KINDS) ...
     candidate_units: np.ndarray  # ... whose document i is unit candidate_units[i]
@@ -381,13 +382,18 @@ def build_index(
 
         rows = units.rows if same_model else np.full(len(units.keys), -1, dtype=np.int64)
         vectors, embedded = _embed_units(embedder, units, rows, previous["vectors"] if same_model else None, progress)
-        french_rows = rows if same_french else np.full(len(units.keys), -1, dtype=np.int64)
-        # The French encoder works while this thread analyses, indexes and writes (mostly one
-        # core, so the encoder gets one BLAS thread): adding a 100-thread transcript to a 10k base,
-        # 5.7 -> 5.1 s.
+        # each unit's row in the previous generation's French vectors (-1: none)
+        french_src = np.full(len(units.keys), -1, dtype=np.int64)
+        if same_french:
+            was = rows >= 0
+            french_src[was] = french_rows(previous["unit_kind"])[rows[was]]
+        # The French encoder works while this thread analyses, indexes, writes and checksums the
+        # other files (mostly one core, so the encoder gets one BLAS thread): adding a 100-thread
+        # transcript to a 10k base, 5.7 -> 5.1 s; then storing only the rows it reads and
+        # checksumming the other files before waiting for it, 4.9 -> 4.4 s.
         beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatkb-build-french")
         french_job = beside.submit(
-            _embed_units, french, units, french_rows, previous["french"] if same_french else None, None,
+            _embed_units, french, units, french_src, previous["french"] if same_french else None, None,
             only=np.isin(units.kind, FRENCH_KINDS), dtype=np.float16, threads=1,
         )
         beside.shutdown(wait=False)
@@ -417,11 +423,13 @@ def build_index(
         counts.save(tmp / ANALYSIS_DIR)
         np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
         save_dense(dense, tmp / "dense.faiss")
-        french_vectors, embedded_french = french_job.result()
-        np.save(tmp / "vectors-fr.npy", french_vectors, allow_pickle=False)
         lexical.save(tmp / "bm25")
         candidates.save(tmp / "bm25-candidates")
         np.save(tmp / "bm25-candidates" / "units.npy", np.flatnonzero(proposing).astype(np.int32), allow_pickle=False)
+        checksums = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        french_vectors, embedded_french = french_job.result()  # the French encoder's work ends last
+        np.save(tmp / "vectors-fr.npy", french_vectors, allow_pickle=False)
+        checksums["vectors-fr.npy"] = sha256_file(tmp / "vectors-fr.npy")
         manifest = {
             "format_version": FORMAT_VERSION,
             "generation": name,
@@ -442,9 +450,7 @@ def build_index(
             "corpus": corpus_hashes,
             "versions": _versions(),
         }
-        manifest["files"] = {
-            p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
-        }
+        manifest["files"] = dict(sorted(checksums.items()))
         _write_json(tmp / "manifest.json", manifest)
         _publish(index_dir, tmp, name)
         return BuildReport(
@@ -648,7 +654,7 @@ def _load_previous(index_dir: Path) -> dict | None:
     if intact("vectors-fr.npy"):
         try:
             french = np.load(folder / "vectors-fr.npy", mmap_mode="r", allow_pickle=False)
-            if french.shape[0] != len(keys):
+            if french.shape[0] != int(np.isin(unit_kind, FRENCH_KINDS).sum()):
                 french = None
         except (OSError, ValueError):
             french = None
@@ -697,24 +703,27 @@ def _embed_units(embedder, units: _Units, rows: np.ndarray, previous: np.ndarray
     now, or (units in ``units.derived``) the normalised mean of its passages' vectors.
 
     Args:
-        only: a mask of the units to embed; the others get a zero vector.
+        rows: each unit's row in ``previous`` (-1: none).
+        only: a mask of the units that get a vector; the result then holds their rows only, in
+            unit order (derived units must be left out, or come with their passages).
         dtype: of the returned vectors.
         threads: passed to ``embedder.encode_passages`` when given.
 
     Returns:
-        The vectors and how many units were new (embedded or derived now).
+        The vectors and how many of them are new (embedded or derived now).
     """
     n = len(units.keys)
-    known = np.flatnonzero(rows >= 0) if previous is not None else np.zeros(0, dtype=np.int64)
-    new = np.setdiff1d(np.arange(n), known)
-    if only is not None:
-        new = new[only[new]]
-    missing = [int(i) for i in new if int(i) not in units.derived]
+    sel = np.arange(n) if only is None else np.flatnonzero(only)
+    pos = np.full(n, -1, dtype=np.int64)  # unit → its row in the result
+    pos[sel] = np.arange(len(sel))
+    src = np.asarray(rows)[sel] if previous is not None else np.full(len(sel), -1, dtype=np.int64)
+    known, new = np.flatnonzero(src >= 0), np.flatnonzero(src < 0)
+    missing = [int(p) for p in new if int(sel[p]) not in units.derived]
     dim = previous.shape[1] if previous is not None else embedder.dimension
-    vectors = np.zeros((n, dim), dtype=dtype)
+    vectors = np.zeros((len(sel), dim), dtype=dtype)
     if len(known):
-        order = np.argsort(rows[known], kind="stable")  # forward reads in the file
-        vectors[known[order]] = previous[rows[known][order]]
+        order = np.argsort(src[known], kind="stable")  # forward reads in the file
+        vectors[known[order]] = previous[src[known][order]]
     if missing:
         done = [0]
 
@@ -726,11 +735,12 @@ def _embed_units(embedder, units: _Units, rows: np.ndarray, previous: np.ndarray
         if progress:
             progress(stage, 0, len(missing))
         extra = {"threads": threads} if threads else {}
-        vectors[missing] = embedder.encode_passages([units.texts[i] for i in missing], progress=tick, **extra)
-    for i in new:
-        if int(i) in units.derived:
-            mean = vectors[units.derived[int(i)]].mean(axis=0)
-            vectors[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        vectors[missing] = embedder.encode_passages([units.texts[int(sel[p])] for p in missing], progress=tick, **extra)
+    for p in new:
+        passages = units.derived.get(int(sel[p]))
+        if passages is not None:
+            mean = vectors[pos[passages]].mean(axis=0)
+            vectors[p] = mean / max(float(np.linalg.norm(mean)), 1e-12)
     return vectors, len(new)
 
 
@@ -839,7 +849,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         or sum(int(m["threads"]) for m in documents.values()) != len(threads)
         or vectors.shape[1:] != (int((manifest.get("model") or {}).get("dimension", -1)),)
         or dense.d != vectors.shape[1]
-        or french_vectors.shape != (n_units, int((manifest.get("french") or {}).get("dimension", -1)))
+        or french_vectors.shape != (int(np.isin(unit_kind, FRENCH_KINDS).sum()), int((manifest.get("french") or {}).get("dimension", -1)))
     ):
         raise IndexCorruptError(f"{where} : tailles incohérentes entre les fichiers ; relancez « chatkb build ».")
     offsets = np.searchsorted(unit_thread, np.arange(len(threads) + 1)).astype(np.int64)
@@ -856,6 +866,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         vectors=vectors,
         dense=dense,
         french_vectors=french_vectors,
+        french_rows=french_rows(unit_kind),
         lexical=lexical,
         candidates=candidates,
         candidate_units=candidate_units,

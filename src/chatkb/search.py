@@ -29,7 +29,7 @@ from .fusion import FusionParams, confidence, fuse, thread_features, units_of
 from .index import IndexData, current_generation, open_index
 from .lexical import unique
 from .records import Thread
-from .units import FRENCH_KINDS, THREAD
+from .units import THREAD
 
 MAX_QUERY_CHARS = 1000
 # Blanks, control and invisible format characters (and lone surrogates) before the first word.
@@ -262,10 +262,11 @@ class KnowledgeBase:
             return [], {"lexical": t1 - t0, "dense": t2 - t1}
         unit_ids = units_of(cand, data.unit_offsets)
         dense_scores = read_rows(data.vectors, unit_ids) @ qvec  # pread for big files (see chatkb.dense.read_rows)
-        # the French encoder's rows of the questions and whole threads only (the others are zero)
-        reads = np.isin(data.unit_kind[unit_ids], FRENCH_KINDS)
+        # the French encoder's vectors: questions and whole threads only (units.FRENCH_KINDS)
+        frows = data.french_rows[unit_ids]
+        reads = frows >= 0
         french_scores = np.zeros(len(unit_ids), dtype=np.float32)
-        french_scores[reads] = read_rows(data.french_vectors, unit_ids[reads]) @ fvec
+        french_scores[reads] = read_rows(data.french_vectors, frows[reads]) @ fvec
         # BM25 of the candidates' units only, with the candidates' units renumbered 0..n-1.
         lex_scores = data.lexical.unit_scores(token_ids, unit_ids)
         local = np.concatenate([[0], np.cumsum(data.unit_offsets[cand + 1] - data.unit_offsets[cand])])

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+import numpy as np
+
 from .records import Thread, content_hash
 
 QUESTION, ANSWER, PASSAGE, THREAD = 0, 1, 2, 3
@@ -25,6 +27,15 @@ CANDIDATE_KINDS = (QUESTION, THREAD)
 # BM25: on the development queries their French feature got no weight, and they are half the
 # French encoder's work on a new transcript.
 FRENCH_KINDS = (QUESTION, THREAD)
+
+
+def french_rows(unit_kind: np.ndarray) -> np.ndarray:
+    """Each unit's row in the French encoder's vectors (``vectors-fr.npy``), -1 for the units it
+    does not read: the file holds the rows of ``FRENCH_KINDS`` units only, in unit order."""
+    reads = np.isin(np.asarray(unit_kind), FRENCH_KINDS)
+    rows = np.cumsum(reads, dtype=np.int64) - 1
+    rows[~reads] = -1
+    return rows
 
 
 @dataclass(frozen=True)
