@@ -1271,13 +1271,17 @@ def phase_serve(work: str, index: str, fake: bool = False) -> dict:
     # the same searches with the int8 query encoder (timing only: the vectors are fp32 ones)
     emb8 = get_embedder(True, fake=fake)
     if emb8 is not None:
-        kb8 = KnowledgeBase(data, emb8, glossary=Path(json.loads((work / "args.json").read_text())["corpus"]) / "glossaire.tsv")
+        from .embed import Embedder
+        from .search import QUERY_THREADS
+
+        query_emb8 = Embedder(emb8.spec, threads=QUERY_THREADS)  # as the CLI and the page load it
+        kb8 = KnowledgeBase(data, query_emb8, glossary=Path(json.loads((work / "args.json").read_text())["corpus"]) / "glossaire.tsv")
         for q in queries[:5]:
             kb8.search(q)
         t8, e8 = [], []
         for q in queries:
             t = time.perf_counter()
-            bare_encode(emb8, [q], 1)
+            bare_encode(query_emb8, [q], 1)
             e8.append(time.perf_counter() - t)
             t = time.perf_counter()
             kb8.search(q, k=5)
