@@ -837,6 +837,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
     except Exception as exc:  # noqa: BLE001 - any failure here means a damaged index
         raise IndexCorruptError(f"{where} : fichiers illisibles ({type(exc).__name__}) ; relancez « chatkb build ».") from exc
     n_units = len(unit_thread)
+    unit_french_rows = french_rows(unit_kind)
     counts = manifest.get("counts") or {}
     if (
         not (vectors.shape[0] == n_units == dense.ntotal == lexical.num_docs == n_keys == len(unit_kind))
@@ -849,7 +850,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         or sum(int(m["threads"]) for m in documents.values()) != len(threads)
         or vectors.shape[1:] != (int((manifest.get("model") or {}).get("dimension", -1)),)
         or dense.d != vectors.shape[1]
-        or french_vectors.shape != (int(np.isin(unit_kind, FRENCH_KINDS).sum()), int((manifest.get("french") or {}).get("dimension", -1)))
+        or french_vectors.shape != (int((unit_french_rows >= 0).sum()), int((manifest.get("french") or {}).get("dimension", -1)))
     ):
         raise IndexCorruptError(f"{where} : tailles incohérentes entre les fichiers ; relancez « chatkb build ».")
     offsets = np.searchsorted(unit_thread, np.arange(len(threads) + 1)).astype(np.int64)
@@ -866,7 +867,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         vectors=vectors,
         dense=dense,
         french_vectors=french_vectors,
-        french_rows=french_rows(unit_kind),
+        french_rows=unit_french_rows,
         lexical=lexical,
         candidates=candidates,
         candidate_units=candidate_units,
