@@ -11,6 +11,7 @@ import pytest
 from chatkb.embed import ModelSpec
 from chatkb.errors import IndexMismatchError, ModelError
 from chatkb.evaluate import load_queries
+from chatkb.fusion import COVERAGE, SOFT_COVERAGE
 from chatkb.french import DIMENSION, FRENCH_MODEL, FrenchEncoder, default_french, resolve_french
 from chatkb.index import build_index, open_index
 from chatkb.search import KnowledgeBase
@@ -89,6 +90,11 @@ def test_index_stores_french_vectors_and_a_rebuild_reuses_them(tmp_path, french)
     assert second.added == 21 and second.embedded_french == 21 + 21  # the new file's questions and whole threads
     data2 = open_index(tmp_path / "index")
     np.testing.assert_array_equal(data2.french_vectors[: reads.sum()], data.french_vectors)  # reused as they were
+    # every corpus word has its French vector (soft coverage); the first build's are reused
+    assert data.word_vectors.shape == (len(data.words), DIMENSION) and len(data2.words) > len(data.words)
+    row = {w: i for i, w in enumerate(data2.words)}
+    np.testing.assert_array_equal(data2.word_vectors[[row[w] for w in data.words]], data.word_vectors)
+    assert np.allclose(data2.word_vectors[row["linkedin"]].astype(np.float32), french.encode_passages(["linkedin"])[0], atol=2e-3)
 
 
 def test_another_french_encoder_is_refused_at_open_and_reembedded_at_build(tmp_path, french):
@@ -116,3 +122,15 @@ def test_the_french_encoder_adds_what_minilm_misses(real_kb):
     finally:
         real_kb.params = saved
     assert is_hit(real_kb.search(query, k=1).hits[0].thread, expect)
+
+
+def test_soft_coverage_credits_words_close_in_meaning(real_kb):
+    """Of "afficher son visage sur son curriculum, bonne ou mauvaise idée ?", few words are in
+    the photo thread; the soft coverage credits "visage" for "photo"/"portrait", and the
+    confidence shown never rises down the list."""
+    res = real_kb.search("afficher son visage sur son curriculum, bonne ou mauvaise idée ?")
+    top = res.hits[0]
+    assert "photo" in top.thread.questions[0].text
+    assert 0 < top.features[COVERAGE] < top.features[SOFT_COVERAGE] <= 1
+    shown = [h.confidence for h in res.hits]
+    assert shown == sorted(shown, reverse=True)

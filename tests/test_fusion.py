@@ -41,13 +41,14 @@ def test_three_threads_by_hand():
 
 
 def test_confidence_by_hand_monotonic_and_bounded():
-    p = FusionParams(conf_bias=-5, conf_score=10, conf_margin=5, conf_coverage=2)
-    assert confidence(0.615, 0.37, 0.5, p) == pytest.approx(1 / (1 + np.exp(-(-5 + 6.15 + 1.225 + 1.0))))
-    values = [confidence(s, 0.2, 0.5, p) for s in (0.0, 0.3, 0.6, 0.9)]
+    p = FusionParams(conf_bias=-5, conf_score=10, conf_margin=5, conf_coverage=2, conf_soft=3)
+    assert confidence(0.615, 0.37, 0.5, 0.8, p) == pytest.approx(1 / (1 + np.exp(-(-5 + 6.15 + 1.225 + 1.0 + 2.4))))
+    values = [confidence(s, 0.2, 0.5, 0.5, p) for s in (0.0, 0.3, 0.6, 0.9)]
     assert values == sorted(values)
-    assert confidence(0.4, 0.2, 1.0, p) > confidence(0.4, 0.2, 0.0, p)  # covering the query helps
+    assert confidence(0.4, 0.2, 1.0, 0.5, p) > confidence(0.4, 0.2, 0.0, 0.5, p)  # covering the query helps
+    assert confidence(0.4, 0.2, 0.5, 0.9, p) > confidence(0.4, 0.2, 0.5, 0.5, p)  # so do words close in meaning
     assert all(0.0 <= v <= 1.0 for v in values)
-    assert confidence(1e9, 0, 0, p) == 1.0
+    assert confidence(1e9, 0, 0, 0, p) == 1.0
 
 
 def test_unknown_terms_give_zero_lexical_features():

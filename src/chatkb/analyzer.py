@@ -106,6 +106,7 @@ class QueryTerms:
 
     stems: tuple[str, ...]
     groups: tuple[tuple[float, tuple[str, ...]], ...]
+    words: tuple[str, ...] = ()  # the query's word of each group, as typed (folded)
 
 
 class QueryAnalyzer:
@@ -181,9 +182,10 @@ class QueryAnalyzer:
 
     def terms(self, text: str) -> QueryTerms:
         """Stems and word groups of a query."""
-        groups = [(self.information(w), tuple(dict.fromkeys(stem(alts)))) for w, alts in self.word_groups(text)]
+        word_groups = self.word_groups(text)
+        groups = [(self.information(w), tuple(dict.fromkeys(stem(alts)))) for w, alts in word_groups]
         stems = tuple(dict.fromkeys(s for _, g in groups for s in g))
-        return QueryTerms(stems=stems, groups=tuple(groups))
+        return QueryTerms(stems=stems, groups=tuple(groups), words=tuple(w for w, _ in word_groups))
 
     def __call__(self, text: str) -> list[str]:
         """Stems to look up in the BM25 index."""

@@ -792,6 +792,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     np.save(tmp / "units.keys.npy", keys, allow_pickle=False)
     del keys
     (tmp / "words.json").write_text(json.dumps(pool.forms, ensure_ascii=False), encoding="utf-8")
+    np.save(tmp / "words-fr.npy", default_french().encode_passages(list(pool.forms)).astype(np.float16), allow_pickle=False)
     timings["records"] = time.perf_counter() - t
 
     # dense index (chatkb.dense picks its type by size)

@@ -8,9 +8,10 @@ whatever the query; the best cosine of the French encoder (:mod:`chatkb.french`)
 questions (``fq``) and of the whole thread (``ft``; it reads no answer or passage alone, see
 ``units.FRENCH_KINDS``). The thread's score is a weighted sum of the eight. The
 confidence is a logistic function of the thread's score, of its margin over the best other
-thread, and of its *coverage* (the share of the query's information — rarer words weigh more —
-found in the thread), fitted on the development queries: it estimates the probability that the
-thread is the right answer.
+thread, of its *coverage* (the share of the query's information — rarer words weigh more —
+found in the thread) and of its *soft coverage* (the same, where a word the thread lacks counts
+for its closest word in the thread, by the French encoder), fitted on the development queries:
+it estimates the probability that the thread is the right answer.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 from .units import ANSWER, PASSAGE, QUESTION, THREAD
 
 FEATURES = ("dq", "da", "dt", "lq", "la", "lt", "fq", "ft")
+# A hit's features are these eight, then its coverage and its soft coverage (chatkb.search).
+COVERAGE, SOFT_COVERAGE = len(FEATURES), len(FEATURES) + 1
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,12 @@ class FusionParams:
     w_lex_thread: float = 0.356
     w_french_question: float = 0.089
     w_french_thread: float = 0.356
-    conf_bias: float = -3.331
-    conf_score: float = 3.266
-    conf_margin: float = 26.563
-    conf_coverage: float = 2.945
-    threshold: float = 0.15
+    conf_bias: float = -18.321
+    conf_score: float = 4.481
+    conf_margin: float = 6.778
+    conf_coverage: float = -6.686  # with soft coverage beside it: what counts is the covered meaning
+    conf_soft: float = 26.523
+    threshold: float = 0.28
     min_coverage: float = 0.15  # and at least this share of the query's information in the thread
 
     @property
@@ -136,18 +140,21 @@ def fuse(features: np.ndarray, params: FusionParams = FusionParams()) -> np.ndar
     return features @ params.weights
 
 
-def confidence(score: float, best_other: float, coverage: float, params: FusionParams = FusionParams()) -> float:
+def confidence(score: float, best_other: float, coverage: float, soft: float = 0.0, params: FusionParams = FusionParams()) -> float:
     """Probability-like confidence in [0, 1] that a thread answers the query.
 
     Args:
         score: the thread's fused score.
         best_other: the best fused score among the other candidates.
         coverage: share of the query's information found in the thread, in [0, 1].
+        soft: the same where a missing word counts for its best French cosine to the thread's
+            words (``KnowledgeBase._soft_coverage``), in [0, 1].
     """
     z = (
         params.conf_bias
         + params.conf_score * score
         + params.conf_margin * (score - best_other)
         + params.conf_coverage * coverage
+        + params.conf_soft * soft
     )
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))

@@ -19,6 +19,7 @@ Layout::
         vectors-fr.npy   vectors of the French encoder (float16, L2-normalised) of the units it
                          reads (units.FRENCH_KINDS), in unit order (units.french_rows)
         words.json       corpus word forms (typo correction)
+        words-fr.npy     the French encoder's vector of each of them (float16; soft coverage)
         analysis/        each unit's word counts (the analyser's work, reused by the next build)
         bm25/            bm25s arrays + params + our stem vocabulary + impact lists
         bm25-candidates/ the same over the units that propose candidates (questions, whole
@@ -57,12 +58,12 @@ from .store import ThreadStore, record_lines, write_threads
 from .textio import sha256_file
 from .units import ANSWER, CANDIDATE_KINDS, FRENCH_KINDS, PASSAGE, Unit, french_rows, make_units
 
-FORMAT_VERSION = 3  # 3: vectors-fr.npy holds the French encoder's units only
+FORMAT_VERSION = 4  # 3: vectors-fr.npy holds the French encoder's units only; 4: words-fr.npy
 CORPUS_SUFFIXES = (".txt", ".md", ".markdown")
 # Every file a generation is opened from: each must be listed (with its SHA-256) in the manifest.
 REQUIRED_FILES = frozenset({
     "threads.jsonl", "threads.offsets.npy", "documents.json", "units.thread.npy", "units.kind.npy", "units.keys.npy",
-    "words.json", "vectors.npy", "dense.faiss", "vectors-fr.npy", "bm25/stems.json",
+    "words.json", "words-fr.npy", "vectors.npy", "dense.faiss", "vectors-fr.npy", "bm25/stems.json",
     "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy", "bm25/indptr.csc.index.npy",
     "bm25-candidates/stems.json", "bm25-candidates/data.csc.index.npy", "bm25-candidates/indices.csc.index.npy",
     "bm25-candidates/indptr.csc.index.npy", "bm25-candidates/units.npy",
@@ -119,6 +120,7 @@ class IndexData:
     dense: object
     french_vectors: np.ndarray  # (units it reads, 512) float16, the French encoder's (chatkb.french) ...
     french_rows: np.ndarray  # ... unit → its row there, -1 for the units it does not read
+    word_vectors: np.ndarray  # (len(words), 512) float16: the French encoder's vector of each word
     lexical: object
     candidates: object  # BM25 over the units that propose threads (units.CANDIDATE_KINDS) ...
     candidate_units: np.ndarray  # ... whose document i is unit candidate_units[i]
@@ -396,10 +398,11 @@ def build_index(
             _embed_units, french, units, french_src, previous["french"] if same_french else None, None,
             only=np.isin(units.kind, FRENCH_KINDS), dtype=np.float16, threads=1,
         )
-        beside.shutdown(wait=False)
         if progress:
             progress("index", 0, 1)
         counts = WordCounts.gather(units.texts, previous=previous["analysis"] if same_analysis else None, reuse=rows if same_analysis else None)
+        words_job = beside.submit(_word_vectors, french, counts.words, previous["word_vectors"] if same_french else None)
+        beside.shutdown(wait=False)
         lexical = LexicalIndex.from_words(counts)
         proposing = np.isin(units.kind, CANDIDATE_KINDS)
         candidates = LexicalIndex.from_words(counts, keep=proposing)
@@ -429,7 +432,9 @@ def build_index(
         checksums = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         french_vectors, embedded_french = french_job.result()  # the French encoder's work ends last
         np.save(tmp / "vectors-fr.npy", french_vectors, allow_pickle=False)
-        checksums["vectors-fr.npy"] = sha256_file(tmp / "vectors-fr.npy")
+        np.save(tmp / "words-fr.npy", words_job.result(), allow_pickle=False)
+        for rel in ("vectors-fr.npy", "words-fr.npy"):
+            checksums[rel] = sha256_file(tmp / rel)
         manifest = {
             "format_version": FORMAT_VERSION,
             "generation": name,
@@ -658,6 +663,14 @@ def _load_previous(index_dir: Path) -> dict | None:
                 french = None
         except (OSError, ValueError):
             french = None
+    word_vectors = None
+    if intact("words.json") and intact("words-fr.npy"):
+        try:
+            words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
+            table = np.load(folder / "words-fr.npy", mmap_mode="r", allow_pickle=False)
+            word_vectors = (words, table) if table.shape[0] == len(words) else None
+        except (OSError, ValueError):
+            word_vectors = None
     return {
         "generation": gen,
         "manifest": manifest,
@@ -671,6 +684,7 @@ def _load_previous(index_dir: Path) -> dict | None:
         "analysis": analysis,
         "dense": dense,
         "french": french,
+        "word_vectors": word_vectors,
         "parser": manifest.get("parser"),
         "corpus": manifest.get("corpus", {}),
         "analyzer": manifest.get("analyzer", {}).get("version"),
@@ -742,6 +756,21 @@ def _embed_units(embedder, units: _Units, rows: np.ndarray, previous: np.ndarray
             mean = vectors[pos[passages]].mean(axis=0)
             vectors[p] = mean / max(float(np.linalg.norm(mean)), 1e-12)
     return vectors, len(new)
+
+
+def _word_vectors(french, words: list[str], previous: tuple[list[str], np.ndarray] | None) -> np.ndarray:
+    """The French encoder's vector of each corpus word form (for the soft coverage of
+    :mod:`chatkb.search`), copied from the previous generation's table when it has the word."""
+    known = {w: i for i, w in enumerate(previous[0])} if previous is not None else {}
+    src = np.array([known.get(w, -1) for w in words], dtype=np.int64)
+    out = np.zeros((len(words), previous[1].shape[1] if previous is not None else french.dimension), dtype=np.float16)
+    reuse = np.flatnonzero(src >= 0)
+    if len(reuse):
+        out[reuse] = previous[1][src[reuse]]
+    new = np.flatnonzero(src < 0)
+    if len(new):
+        out[new] = french.encode_passages([words[i] for i in new], threads=1)
+    return out
 
 
 def _diff(previous: dict | None, parts: list[_Part]) -> dict[str, int]:
@@ -828,6 +857,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         candidates = LexicalIndex.load(folder / "bm25-candidates", mmap=False)
         candidate_units = np.load(folder / "bm25-candidates" / "units.npy", allow_pickle=False).astype(np.int64)
         vocab_words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
+        word_vectors = np.load(folder / "words-fr.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
         thread_doc = np.zeros(len(threads), dtype=np.int32)
         for d, meta in enumerate(documents.values()):
             first, n = int(meta["first_thread"]), int(meta["threads"])
@@ -851,6 +881,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         or vectors.shape[1:] != (int((manifest.get("model") or {}).get("dimension", -1)),)
         or dense.d != vectors.shape[1]
         or french_vectors.shape != (int((unit_french_rows >= 0).sum()), int((manifest.get("french") or {}).get("dimension", -1)))
+        or word_vectors.shape != (len(vocab_words), french_vectors.shape[1])
     ):
         raise IndexCorruptError(f"{where} : tailles incohérentes entre les fichiers ; relancez « chatkb build ».")
     offsets = np.searchsorted(unit_thread, np.arange(len(threads) + 1)).astype(np.int64)
@@ -868,6 +899,7 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         dense=dense,
         french_vectors=french_vectors,
         french_rows=unit_french_rows,
+        word_vectors=word_vectors,
         lexical=lexical,
         candidates=candidates,
         candidate_units=candidate_units,

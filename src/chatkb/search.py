@@ -23,15 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .analyzer import QueryAnalyzer, load_glossary
+from .analyzer import QueryAnalyzer, load_glossary, words
 from .errors import IndexMismatchError, QueryError
-from .fusion import FusionParams, confidence, fuse, thread_features, units_of
+from .fusion import COVERAGE, FusionParams, confidence, fuse, thread_features, units_of
 from .index import IndexData, current_generation, open_index
 from .lexical import unique
 from .records import Thread
 from .units import THREAD
 
 MAX_QUERY_CHARS = 1000
+THREAD_WORDS_CACHE = 50_000  # threads whose word rows are kept (a few hundred bytes each)
 # Blanks, control and invisible format characters (and lone surrogates) before the first word.
 _LEADING_JUNK = re.compile("[\\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ud800-\udfff]*")
 # Terminal escape sequences (colours pasted from a terminal): dropped whole, not just their ESC.
@@ -160,7 +161,9 @@ class KnowledgeBase:
         thread_unit = np.full(len(data.threads), -1, dtype=np.int64)
         is_thread = np.flatnonzero(data.unit_kind == THREAD)
         thread_unit[data.unit_thread[is_thread]] = is_thread
-        return {"data": data, "analyzer": analyzer, "sources": sources, "thread_unit": thread_unit}
+        word_row = {w: i for i, w in enumerate(data.words)}  # word form → its row in data.word_vectors
+        return {"data": data, "analyzer": analyzer, "sources": sources, "thread_unit": thread_unit, "word_row": word_row,
+                "thread_words": {}}  # thread id → its word rows (soft coverage), filled as threads are returned
 
     @property
     def data(self) -> IndexData:
@@ -234,7 +237,7 @@ class KnowledgeBase:
         answered = (
             bool(hits)
             and hits[0].confidence >= self.params.threshold
-            and hits[0].features[-1] >= self.params.min_coverage
+            and hits[0].features[COVERAGE] >= self.params.min_coverage
         )
         timings.update(encode=t1 - t0, total=time.perf_counter() - t0)
         return SearchResult(query=query, answered=answered, hits=tuple(hits), generation=data.generation, timings=timings)
@@ -274,38 +277,82 @@ class KnowledgeBase:
         scores = fuse(feats, self.params)
         order = np.argsort(-scores, kind="stable")[:k]
         best_other = np.where(np.arange(len(scores)) == order[0], scores[order[1]] if len(order) > 1 else 0.0, scores[order[0]])
-        coverage = self._coverage(state, terms, cand[order])
+        coverage, found = self._coverage(state, terms, cand[order])
+        threads = [data.threads[int(cand[i])] for i in order]
+        soft = self._soft_coverage(state, terms, threads, found)
         hits = []
+        ceiling = 1.0  # a thread is never shown as more likely than one ranked above it
         for rank, i in enumerate(order):
-            thread = data.threads[int(cand[i])]
+            thread = threads[rank]
+            ceiling = min(ceiling, confidence(float(scores[i]), float(best_other[i]), float(coverage[rank]), float(soft[rank]), self.params))
             hits.append(
                 Hit(
                     thread=thread,
                     score=float(scores[i]),
-                    confidence=confidence(float(scores[i]), float(best_other[i]), float(coverage[rank]), self.params),
+                    confidence=ceiling,
                     source=state["sources"].get(thread.source, SourceInfo(thread.source, None, None, "chat")),
-                    features=tuple(float(x) for x in feats[i]) + (float(coverage[rank]),),
+                    features=tuple(float(x) for x in feats[i]) + (float(coverage[rank]), float(soft[rank])),
                 )
             )
         return hits, {"lexical": t1 - t0, "dense": t2 - t1, "fusion": time.perf_counter() - t2}
 
     @staticmethod
-    def _coverage(state: dict, terms, threads: np.ndarray) -> np.ndarray:
-        """Share of the query's information that each thread contains (see ``QueryTerms``)."""
+    def _coverage(state: dict, terms, threads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Share of the query's information that each thread contains (see ``QueryTerms``), and
+        which of the query's words each thread contains (groups × threads)."""
         data: IndexData = state["data"]
         units = state["thread_unit"][threads]
+        found = np.zeros((len(terms.groups), len(units)), dtype=bool)
         total = sum(w for w, _ in terms.groups)
         if total <= 0 or len(units) == 0:
-            return np.zeros(len(units))
-        covered = np.zeros(len(units))
+            return np.zeros(len(units)), found
         vocab = data.lexical.vocab
-        for weight, stems in terms.groups:
-            hit = np.zeros(len(units), dtype=bool)
+        for g, (_, stems) in enumerate(terms.groups):
             for s in stems:
                 if s in vocab:
-                    hit |= data.lexical.contains(vocab[s], units)
-            covered += weight * hit
-        return covered / total
+                    found[g] |= data.lexical.contains(vocab[s], units)
+        weights = np.array([w for w, _ in terms.groups])
+        return weights @ found / total, found
+
+    def _soft_coverage(self, state: dict, terms, threads: list[Thread], found: np.ndarray) -> np.ndarray:
+        """Like the coverage, but a query word the thread does not contain counts for the French
+        encoder's best cosine between it and the thread's words (0 to 1): "visage" is partly
+        covered by a thread on photos, "tiktok" hardly by one on first jobs.
+
+        Word vectors come from the index (``words-fr.npy``); the query words the corpus never
+        uses are encoded now, in one call. A thread's word rows are kept once computed.
+        """
+        data: IndexData = state["data"]
+        soft = found.astype(np.float32)
+        total = sum(w for w, _ in terms.groups)
+        if total <= 0 or not len(threads) or found.all():
+            return found.T @ np.array([w for w, _ in terms.groups]) / total if total > 0 else np.zeros(len(threads))
+        rows = state["word_row"]
+        missing = np.flatnonzero(~found.all(axis=1))
+        qwords = [terms.words[g] for g in missing]
+        qvecs = np.zeros((len(qwords), data.word_vectors.shape[1]), dtype=np.float32)
+        known = [i for i, w in enumerate(qwords) if w in rows]
+        if known:
+            qvecs[known] = data.word_vectors[[rows[qwords[i]] for i in known]]
+        unknown = [i for i, w in enumerate(qwords) if w not in rows]
+        if unknown:
+            qvecs[unknown] = self._french.encode_passages([qwords[i] for i in unknown], threads=1)
+        cache = state["thread_words"]
+        for j, thread in enumerate(threads):
+            tw = cache.get(thread.id)
+            if tw is None:
+                texts = [q.text for q in thread.questions] + ([thread.answer.text] if thread.answer else []) + ([thread.topic] if thread.topic else [])
+                tw = np.array(sorted({rows[w] for w in words(" ".join(texts)) if w in rows}), dtype=np.int64)
+                if len(cache) >= THREAD_WORDS_CACHE:
+                    cache.clear()
+                cache[thread.id] = tw
+            if not len(tw):
+                continue
+            best = (qvecs @ np.asarray(data.word_vectors[tw], dtype=np.float32).T).max(axis=1)
+            need = ~found[missing, j]
+            soft[missing[need], j] = np.clip(best[need], 0.0, 1.0)
+        weights = np.array([w for w, _ in terms.groups], dtype=np.float32)
+        return weights @ soft / total
 
     # -------------------------------------------------------------- context
     def context(self, thread: Thread, *, before: int = 2, after: int = 2) -> list[Thread]:
