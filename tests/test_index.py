@@ -311,3 +311,37 @@ def test_another_model_rebuilds_every_unit_from_the_reused_parse(corpus, tmp_pat
     assert report.embedded == report.units and report.unchanged == 3
     build_index([corpus], tmp_path / "scratch", embedder=FakeEmbedder(dim=32, name="fake-other"))
     assert _arrays(tmp_path / "index")[1] == _arrays(tmp_path / "scratch")[1]
+
+
+def test_shared_encoder_splits_one_batch_between_two_threads_and_reports_errors():
+    """The build's French encoder batch, shared with the build's own thread once it is free:
+    every text encoded once and in place; an error reaches the job without a deadlock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chatkb.index import _SharedEncoder
+
+    class Lengths:
+        dimension = 2
+
+        def encode_passages(self, texts, threads=None):
+            return np.array([[len(t), threads] for t in texts], dtype=np.float32)
+
+    class Broken(Lengths):
+        def encode_passages(self, texts, threads=None):
+            raise ValueError("boom")
+
+    texts = ["x" * (i % 7 + 1) for i in range(100)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        shared = _SharedEncoder(Lengths())
+        job = pool.submit(shared.encode_passages, texts)
+        shared.help(job)
+        out = job.result(timeout=10)
+        assert out[:, 0].tolist() == [len(t) for t in texts] and set(out[:, 1]) == {1}
+        shared = _SharedEncoder(Broken())
+        job = pool.submit(shared.encode_passages, texts)
+        shared.help(job)
+        with pytest.raises(ValueError, match="boom"):
+            job.result(timeout=10)
+        idle = _SharedEncoder(Lengths())  # a job that never encodes: help returns
+        done = pool.submit(lambda: None)
+        idle.help(done)
