@@ -279,7 +279,11 @@ class KnowledgeBase:
         best_other = np.where(np.arange(len(scores)) == order[0], scores[order[1]] if len(order) > 1 else 0.0, scores[order[0]])
         coverage, found = self._coverage(state, terms, cand[order])
         threads = [data.threads[int(cand[i])] for i in order]
-        soft = self._soft_coverage(state, terms, threads, found)
+        # the first thread's soft coverage (what declining depends on); the others' confidences
+        # take their plain coverage instead, and are capped by the first's anyway: a query
+        # reads the words of one thread, not k (at 100k threads, ~3 ms less)
+        soft = np.array(coverage, dtype=np.float32)
+        soft[:1] = self._soft_coverage(state, terms, threads[:1], found[:, :1])
         hits = []
         ceiling = 1.0  # a thread is never shown as more likely than one ranked above it
         for rank, i in enumerate(order):
