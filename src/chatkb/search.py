@@ -283,7 +283,8 @@ class KnowledgeBase:
         # take their plain coverage instead, and are capped by the first's anyway: a query
         # reads the words of one thread, not k (at 100k threads, ~3 ms less)
         soft = np.array(coverage, dtype=np.float32)
-        soft[:1] = self._soft_coverage(state, terms, threads[:1], found[:, :1])
+        if threads:
+            soft[0] = self._soft_coverage(state, terms, threads[0], found[:, 0], float(coverage[0]))
         hits = []
         ceiling = 1.0  # a thread is never shown as more likely than one ranked above it
         for rank, i in enumerate(order):
@@ -318,21 +319,29 @@ class KnowledgeBase:
         weights = np.array([w for w, _ in terms.groups])
         return weights @ found / total, found
 
-    def _soft_coverage(self, state: dict, terms, threads: list[Thread], found: np.ndarray) -> np.ndarray:
-        """Like the coverage, but a query word the thread does not contain counts for the French
-        encoder's best cosine between it and the thread's words (0 to 1): "visage" is partly
-        covered by a thread on photos, "tiktok" hardly by one on first jobs.
+    def _soft_coverage(self, state: dict, terms, thread: Thread, found: np.ndarray, coverage: float) -> float:
+        """Like ``coverage``, but a query word the thread does not contain (``found`` is false)
+        counts for the French encoder's best cosine between it and the thread's words (0 to 1):
+        "visage" is partly covered by a thread on photos, "crous" by none.
 
         Word vectors come from the index (``words-fr.npy``); the query words the corpus never
         uses are encoded now, in one call. A thread's word rows are kept once computed.
         """
         data: IndexData = state["data"]
-        soft = found.astype(np.float32)
         total = sum(w for w, _ in terms.groups)
-        if total <= 0 or not len(threads) or found.all():
-            return found.T @ np.array([w for w, _ in terms.groups]) / total if total > 0 else np.zeros(len(threads))
-        rows = state["word_row"]
-        missing = np.flatnonzero(~found.all(axis=1))
+        if total <= 0 or found.all():
+            return coverage
+        rows, cache = state["word_row"], state["thread_words"]
+        tw = cache.get(thread.id)
+        if tw is None:
+            texts = [q.text for q in thread.questions] + ([thread.answer.text] if thread.answer else []) + ([thread.topic] if thread.topic else [])
+            tw = np.array(sorted({rows[w] for w in words(" ".join(texts)) if w in rows}), dtype=np.int64)
+            if len(cache) >= THREAD_WORDS_CACHE:
+                cache.clear()
+            cache[thread.id] = tw
+        if not len(tw):
+            return coverage
+        missing = np.flatnonzero(~found)
         qwords = [terms.words[g] for g in missing]
         qvecs = np.zeros((len(qwords), data.word_vectors.shape[1]), dtype=np.float32)
         known = [i for i, w in enumerate(qwords) if w in rows]
@@ -341,22 +350,9 @@ class KnowledgeBase:
         unknown = [i for i, w in enumerate(qwords) if w not in rows]
         if unknown:
             qvecs[unknown] = self._french.encode_passages([qwords[i] for i in unknown], threads=1)
-        cache = state["thread_words"]
-        for j, thread in enumerate(threads):
-            tw = cache.get(thread.id)
-            if tw is None:
-                texts = [q.text for q in thread.questions] + ([thread.answer.text] if thread.answer else []) + ([thread.topic] if thread.topic else [])
-                tw = np.array(sorted({rows[w] for w in words(" ".join(texts)) if w in rows}), dtype=np.int64)
-                if len(cache) >= THREAD_WORDS_CACHE:
-                    cache.clear()
-                cache[thread.id] = tw
-            if not len(tw):
-                continue
-            best = (qvecs @ np.asarray(data.word_vectors[tw], dtype=np.float32).T).max(axis=1)
-            need = ~found[missing, j]
-            soft[missing[need], j] = np.clip(best[need], 0.0, 1.0)
+        best = np.clip((qvecs @ np.asarray(data.word_vectors[tw], dtype=np.float32).T).max(axis=1), 0.0, 1.0)
         weights = np.array([w for w, _ in terms.groups], dtype=np.float32)
-        return weights @ soft / total
+        return float(coverage + weights[missing] @ best / total)
 
     # -------------------------------------------------------------- context
     def context(self, thread: Thread, *, before: int = 2, after: int = 2) -> list[Thread]:
