@@ -579,3 +579,23 @@ def _timed(lines: list[str]) -> tuple[float, float]:
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     assert len(doc.threads) > 900
     return cpu, wall
+
+
+def test_demande_inside_an_answer_is_not_a_relayed_question() -> None:
+    # "Paul demande : …" relays a question; "vos demandes", "lui demander", "La demande …" are
+    # answer lines (a held-out transcript had its answers cut in three by them).
+    doc = parse_lines(
+        "Bonjour à toutes et à tous, nous avons le plaisir d'accueillir Anne Roux, Consultante Apec.\n"
+        "alice : Comment préparer mon entretien annuel ?\n"
+        "Relisez vos objectifs de l'an dernier.\n"
+        "Préparez aussi vos demandes : une formation, un nouveau périmètre.\n"
+        "Vous pouvez lui demander un entretien dédié.\n"
+        "La demande doit être écrite.\n"
+        "Paul demande : faut-il accepter une baisse de salaire ?\n"
+        "Pas forcément.\n"
+        "Sophie nous demande comment relancer un recruteur ?\n"
+        "Par téléphone."
+    )
+    assert shape(doc) == [([(2, "alice")], (3, 6)), ([(7, "Paul")], (8, 8)), ([(9, "Sophie")], (10, 10))]
+    assert doc.threads[1].questions[0].text == "faut-il accepter une baisse de salaire ?"
+    assert doc.threads[2].questions[0].text == "comment relancer un recruteur ?"

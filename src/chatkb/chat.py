@@ -110,7 +110,8 @@ _RELAY_BODY = re.compile(
     r"^(?:(?:une|la|l')\s+)?(?:autre\s+|nouvelle\s+|derniere\s+)?question\s+(?:de|d'|posee\s+par)\s*"
     r"(?P<name>[^\s:,][^:,]{0,40}?)\s*(?:,[^:]{0,40})?\s*:\s*(?P<q>\S.*)$"
 )
-_ASKS_BODY = re.compile(r"^(?P<name>[^\s:,][^:,]{0,30}?)\s+(?:nous\s+|vous\s+)?demande\s*(?::\s*)?(?P<q>\S.*)$")
+# "Paul demande : …" / "Paul nous demande comment … ?" (not "La demande doit être écrite.")
+_ASKS_BODY = re.compile(r"^(?P<name>[^\s:,][^:,]{0,30}?)\s+(?:nous\s+|vous\s+)?demande(?!\w)\s*(?P<colon>:)?\s*(?P<q>\S.*)$")
 _ASKS_PREFIX = re.compile(
     r"^(?P<name>[^\s].{0,30}?)\s+(?:nous\s+|vous\s+)?"
     r"(?:demande|aimerait savoir|voudrait savoir|souhaite savoir|s'interroge)$"
@@ -834,7 +835,12 @@ def _relayed(text: str) -> tuple[str, str] | None:
     m = _RELAY_BODY.match(folded)
     if m is None:
         m = _ASKS_BODY.match(folded)
-        if m is None or not text[:1].isupper() or len(text[m.start("name"): m.end("name")].split()) > 3:
+        if (
+            m is None
+            or not text[:1].isupper()
+            or _shape_score(text[m.start("name"): m.end("name")]) < 0  # "Vous pouvez lui demande…"
+            or not (m.group("colon") or folded.rstrip().endswith("?"))
+        ):
             return None
     return text[m.start("name"): m.end("name")].strip(), text[m.start("q"):].strip()
 
