@@ -134,3 +134,13 @@ def test_soft_coverage_credits_words_close_in_meaning(real_kb):
     assert 0 < top.features[COVERAGE] < top.features[SOFT_COVERAGE] <= 1
     shown = [h.confidence for h in res.hits]
     assert shown == sorted(shown, reverse=True)
+
+
+def test_confidence_does_not_depend_on_k(real_kb):
+    """The margin is taken over the runner-up among all candidates: asking for one result must
+    not turn a doubtful answer into a certain one (it did, the margin was then over nothing)."""
+    for query in ("combien de jours de congés payés par an", "homonymes google", "logement etudiant crous demande"):
+        one, five = real_kb.search(query, k=1), real_kb.search(query, k=5)
+        assert one.hits[0].thread.id == five.hits[0].thread.id
+        assert one.hits[0].confidence == pytest.approx(five.hits[0].confidence)
+        assert one.answered == five.answered

@@ -275,8 +275,10 @@ class KnowledgeBase:
         local = np.concatenate([[0], np.cumsum(data.unit_offsets[cand + 1] - data.unit_offsets[cand])])
         feats = thread_features(np.arange(len(cand)), local, data.unit_kind[unit_ids], dense_scores, lex_scores, ideal, french_scores)
         scores = fuse(feats, self.params)
-        order = np.argsort(-scores, kind="stable")[:k]
-        best_other = np.where(np.arange(len(scores)) == order[0], scores[order[1]] if len(order) > 1 else 0.0, scores[order[0]])
+        ranked = np.argsort(-scores, kind="stable")
+        order = ranked[:k]
+        # margin over the best other candidate, whatever k (with k=1 there is still a runner-up)
+        best_other = np.where(np.arange(len(scores)) == ranked[0], scores[ranked[1]] if len(ranked) > 1 else 0.0, scores[ranked[0]])
         coverage, found = self._coverage(state, terms, cand[order])
         threads = [data.threads[int(cand[i])] for i in order]
         # the first thread's soft coverage (what declining depends on); the others' confidences
