@@ -7,7 +7,7 @@ INDEX ?= index
 CORPUS ?= corpus
 PORT ?= 8501
 
-.PHONY: setup run test test-fast build bench clean browser
+.PHONY: setup run test test-fast build bench eval clean browser
 
 setup: $(STAMP)
 
@@ -37,5 +37,12 @@ test-fast: setup
 bench: setup
 	$(BIN)/chatkb bench --out docs/benchmarks.json --docs docs
 
+# Search quality: the test half of our queries, then the out-of-sample set (tests/eval/outofsample)
+# in an index of the corpus plus its two documents.
+eval: build
+	$(BIN)/chatkb eval tests/eval/queries.jsonl --index $(INDEX) --split test
+	$(BIN)/chatkb build $(CORPUS) tests/eval/outofsample/docs --index index-outofsample
+	$(BIN)/chatkb eval tests/eval/outofsample/queries.jsonl --index index-outofsample
+
 clean:
-	rm -rf $(VENV) $(INDEX)
+	rm -rf $(VENV) $(INDEX) index-outofsample
