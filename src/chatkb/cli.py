@@ -110,7 +110,8 @@ def build(paths: tuple[str, ...], index_dir: str, model: str | None, as_json: bo
 
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc="Embeddings", unit="texte", file=sys.stderr, leave=False)
+            # disable=None: no bar when stderr is not a terminal (logs, CI), where each refresh would be a line
+            bar = bars[stage] = tqdm(total=total, desc="Embeddings", unit="texte", file=sys.stderr, leave=False, disable=None)
         bar.n = done
         bar.refresh()
 
