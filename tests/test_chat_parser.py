@@ -599,3 +599,54 @@ def test_demande_inside_an_answer_is_not_a_relayed_question() -> None:
     assert shape(doc) == [([(2, "alice")], (3, 6)), ([(7, "Paul")], (8, 8)), ([(9, "Sophie")], (10, 10))]
     assert doc.threads[1].questions[0].text == "faut-il accepter une baisse de salaire ?"
     assert doc.threads[2].questions[0].text == "comment relancer un recruteur ?"
+
+
+APEC_HEAD = "Bonjour à tous, nous avons le plaisir d'accueillir Anne Martin, consultante Apec.\n"
+
+
+def test_pseudo_of_a_first_name_and_a_number_speaks() -> None:
+    doc = parse_lines(
+        APEC_HEAD + "paul75 : Comment préparer un entretien ?\n"
+        "Préparez trois exemples concrets.\n"
+        "Mélanie 31 : Comment valoriser une alternance sur le CV ?\n"
+        "Présentez-la dans la rubrique Expérience, avec des résultats.\n"
+        "Étape 1 : listez vos missions.\n"
+        "Article 12 : la convention collective le prévoit."
+    )
+    assert shape(doc) == [([(2, "paul75")], (3, 3)), ([(4, "Mélanie 31")], (5, 7))]
+
+
+def test_a_list_of_names_with_descriptions_stays_in_the_answer() -> None:
+    doc = parse_lines(
+        APEC_HEAD + "paul75 : Comment financer le démarrage ?\n"
+        "Plusieurs réseaux peuvent vous aider :\n"
+        "Initiative France : des prêts d'honneur à taux zéro.\n"
+        "Réseau Entreprendre : des prêts plus importants, avec un mentor.\n"
+        "Pensez aussi à votre banque.\n"
+        "Stéphane Barsacq : Et pour un cadre au chômage, est-ce possible ?\n"
+        "Oui, l'ARCE peut aider."
+    )
+    assert shape(doc) == [([(2, "paul75")], (3, 6)), ([(7, "Stéphane Barsacq")], (8, 8))]
+
+
+def test_numbered_question_labels_in_an_answer_are_not_a_qr_layout() -> None:
+    doc = parse_lines(
+        APEC_HEAD + "paul75 : Par où commencer mon projet de création ?\n"
+        "Posez-vous trois questions.\n"
+        "Question n°1 : qui sont vos clients ?\n"
+        "Question n°2 : qui sont vos concurrents ?\n"
+        "Ensuite, rédigez un business plan."
+    )
+    assert shape(doc) == [([(2, "paul75")], (3, 6))]
+
+
+def test_time_left_announcement_is_not_part_of_the_answer() -> None:
+    doc = parse_lines(
+        APEC_HEAD + "paul75 : Faut-il annoncer un chiffre précis ?\n"
+        "Oui, un chiffre précis, légèrement au-dessus de votre objectif.\n"
+        "Il nous reste un quart d'heure, n'hésitez pas à poser vos dernières questions !\n"
+        "julie.b : Et pour une prime ?\n"
+        "C'est plus facile à obtenir qu'une augmentation."
+    )
+    assert shape(doc) == [([(2, "paul75")], (3, 3)), ([(5, "julie.b")], (6, 6))]
+    assert skipped_kinds(doc)[4] == "moderator"

@@ -84,7 +84,8 @@ _LABEL_NOUNS = frozenset(
     erreur erreurs solution solutions methode etape regle principe alternative option
     source sources lien liens site resultat idee cle vigilance recommandation strategie
     priorite point theme sujet date lieu heure horaire duree titre format contexte probleme
-    constat enjeu bilan synthese verdict pourquoi comment cas mise
+    constat enjeu bilan synthese verdict pourquoi comment cas mise article top partie phase
+    piste niveau semaine jour mois annee chapitre section annexe scenario numero
     """.split()
 )
 _ORDINAL = re.compile(
@@ -173,6 +174,11 @@ _ANNOUNCE = re.compile(
 _CLOSING = re.compile(
     r"\b(?:a tous|a toutes|a vous tous|tout le monde|vos questions|votre participation|ce chat|le chat"
     r"|cet echange|est termine|touche a sa fin)\b"
+)
+# The moderator's "time left" announcement: "Il nous reste un quart d'heure, n'hésitez pas !"
+_TIME_LEFT = re.compile(
+    r"\bil (?:ne )?(?:nous )?reste (?:encore |plus que |seulement )?(?:(?:un|une|\d+|quelques|cinq|dix|quinze|vingt|trente)\s+)?"
+    r"(?:petite?s?\s+)?(?:quart d'heure|demi-heure|dizaine de minutes|minutes?|min)\b"
 )
 _SYSTEM = re.compile(  # applied to lowercased text (accents kept)
     r"^\W*(?:\*{2,}|={2,}|-{3,})|\b(?:a rejoint|a quitt|vient de (?:se connecter|rejoindre|quitter)"
@@ -330,6 +336,9 @@ def _shape_score(name: str) -> int:
         score += 3  # D.Peixoto, said.eljaafari
     if re.search(r"[a-zà-ÿ][A-ZÀ-Þ]", name):
         score += 3  # AndréaM, TaNos
+    if len(tokens) >= 2 and re.fullmatch(r"\d{2,4}", tokens[-1]) and ftoks[0] not in _LABEL_NOUNS:
+        tokens, ftoks = tokens[:-1], ftoks[:-1]  # "Mélanie 31", "Léa 2024": a pseudo's number
+        score += 3
     if len(tokens) >= 2:
         rest = ftoks[1:]
         caps = [t[:1].isupper() or t.lower() in _NAME_PARTICLES for t in tokens[1:]]
@@ -418,7 +427,11 @@ def _analyse_lines(lines: list[str]) -> list[_Line]:
     folded_pres = [_fold(sp[0].strip()) for _, _, _, sp in split if sp]
     n_q = sum(1 for p in folded_pres if _QMARK.match(p))
     n_r = sum(1 for p in folded_pres if _RMARK.match(p))
-    q_ok = n_q >= 2 or (n_q >= 1 and n_r >= 1)
+    # Q markers alone make a Q/R layout when they are spread out; "Question n°1 : …",
+    # "Question n°2 : …" one under the other, with no R marker, are a list inside an answer.
+    q_at = [i for i, (_, _, _, sp) in enumerate(split) if sp and _QMARK.match(_fold(sp[0].strip()))]
+    listed = all(i - 1 in q_at or i + 1 in q_at for i in q_at)
+    q_ok = (n_q >= 2 and not listed) or (n_q >= 1 and n_r >= 1)
     out = []
     for no, ts, text, sp in split:
         prefix, body = None, text
@@ -460,12 +473,12 @@ def _social_kind(text: str) -> str | None:
 
 
 def _is_closing(text: str, expert_words: set[str]) -> bool:
-    """A moderator's or expert's sign-off: thanks/farewell to everyone, end of the chat."""
+    """A moderator's or expert's sign-off: thanks/farewell to everyone, end of the chat, time left."""
     folded = _fold(text)
     if "?" in text:
         return False
     if re.search(r"\b(?:(?:est|sont) (?:maintenant |desormais )?termine|touche a sa fin|c'est la fin"
-                 r"|fin (?:du|de ce|de notre) (?:chat|echange))\b", folded):
+                 r"|fin (?:du|de ce|de notre) (?:chat|echange))\b", folded) or _TIME_LEFT.search(folded):
         return True
     opener = _THANKS.match(folded) or _FAREWELL.match(folded) or _GREETING.match(folded)
     mentions_expert = bool(expert_words & set(_words(folded)))
@@ -690,28 +703,35 @@ def _second_look(
     """
     expert_speaking = False
     asked = False
+    listing = False  # the line above announced a list ("… peuvent vous aider :") or was in one
     for ln in lines:
         pfx = ln.prefix
+        announced, listing = listing, False
         if ln.head and pfx is not None:
             quiet = (
                 pfx.kind == "name" and not ln.cue and not ln.recurs and pfx.role is None
                 and pfx.key not in experts and pfx.key not in moderators
             )
-            if quiet and not asked and not _has_pseudo_marks(pfx.name or ""):
+            name = pfx.name or ""
+            if quiet and not asked and not _has_pseudo_marks(name):
                 ln.head = False  # a header before anyone asked: "Chat Conseil Apec : Le bilan…"
                 continue
-            if quiet and expert_speaking and asked and not (ts_mode and ln.ts) and _label_shaped(pfx.name or ""):
-                ln.head = False
+            if quiet and expert_speaking and asked and not (ts_mode and ln.ts) and (
+                _label_shaped(name) or (announced and not _has_pseudo_marks(name))
+            ):
+                ln.head = False  # "Linkedin : …"; "Initiative France : des prêts…" in a list
+                listing = True
                 continue
             expert_speaking = pfx.kind in ("r", "expert") or pfx.key in experts
             asked = asked or (not expert_speaking and pfx.key not in moderators)
         elif not prefixed_expert and not (ts_mode and not ln.ts):
             expert_speaking = True  # an unprefixed line: the expert's, in this layout
+        listing = expert_speaking and ln.text.rstrip().endswith(":")
 
 
 def _has_pseudo_marks(name: str) -> bool:
     """Lowercase start, letters mixed with digits, dots/underscores inside: a pseudo."""
-    return bool(name[:1].islower() or re.search(r"[^\W\d_]\d|\d[^\W\d_]|\w[._@]\w", name))
+    return bool(name[:1].islower() or re.search(r"[^\W\d_]\d|\d[^\W\d_]|\w[._@]\w|\s\d{2,4}$", name))
 
 
 def _label_shaped(name: str) -> bool:
@@ -894,7 +914,8 @@ def _assemble(msgs: list[_Msg], expert_words: set[str]) -> tuple[list[_Open], li
             or (t.social_since and _social_kind(t.answer[-1].text) is not None)
         ):
             m = t.answer.pop()
-            skip(m, "moderator" if m.role in ("none", "moderator") or _ANNOUNCE.search(_fold(m.text)) else "chitchat")
+            folded = _fold(m.text)
+            skip(m, "moderator" if m.role in ("none", "moderator") or _ANNOUNCE.search(folded) or _TIME_LEFT.search(folded) else "chitchat")
         threads.append(t)
 
     for m in msgs:
