@@ -47,7 +47,7 @@ def safe_filename(name: str) -> str:
     stem, dot, ext = base.rpartition(".")
     suffix = ALLOWED_SUFFIXES.get(("." + ext.lower().strip()) if dot else "")
     if suffix is None:
-        shown = f"« .{ext} »" if dot and ext else "aucune"
+        shown = f"« .{_display(ext)[:20]} »" if dot and ext.strip() else "aucune"  # one line, whatever the name holds
         raise UploadError(
             f"{_display(name)} : extension {shown} non prise en charge ; déposez une transcription .txt ou une FAQ .md."
         )
