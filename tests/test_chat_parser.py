@@ -650,3 +650,52 @@ def test_time_left_announcement_is_not_part_of_the_answer() -> None:
     )
     assert shape(doc) == [([(2, "paul75")], (3, 3)), ([(5, "julie.b")], (6, 6))]
     assert skipped_kinds(doc)[4] == "moderator"
+
+
+def test_numbered_question_and_answer_markers() -> None:
+    doc = parse_lines(
+        "1. Question de Amélie R. : Par où commencer pour devenir consultante ?\n"
+        "Réponse de l'expert : Testez votre projet avant de quitter votre poste.\n"
+        "Étape 1 : définissez votre offre en une phrase.\n"
+        "\n"
+        "2. Question de Karim : Quel statut choisir pour démarrer ?\n"
+        "Réponse de l'expert : La micro-entreprise est la plus simple."
+    )
+    assert shape(doc) == [([(1, "Amélie R.")], (2, 3)), ([(5, "Karim")], (6, 6))]
+
+
+def test_block_layout_finds_the_expert_without_an_announcement() -> None:
+    # "Name (14:02) :" alone on its line, the message below: whoever answers the others is
+    # the expert, as in the one-line layout (the whole file was one thread of questions).
+    doc = parse_lines(
+        "Yannick Le Goff (14:02) :\n"
+        "Comment préparer son entretien annuel quand on veut demander une promotion ?\n"
+        "\n"
+        "Thomas Lefèvre (14:04) :\n"
+        "Préparez-le comme un entretien de recrutement, au moins deux semaines avant.\n"
+        "\n"
+        "Hélène Brécourt (14:05) :\n"
+        "Mon manager me répond toujours « on verra l'an prochain ». Que faire ?\n"
+        "\n"
+        "Thomas Lefèvre (14:07) :\n"
+        "Demandez des critères précis et faites-les écrire dans le compte rendu."
+    )
+    assert shape(doc) == [([(1, "Yannick Le Goff")], (4, 5)), ([(7, "Hélène Brécourt")], (10, 11))]
+    assert doc.expert == "Thomas Lefèvre"
+
+
+def test_organiser_under_own_name_and_thanks_after_ok_are_not_questions() -> None:
+    doc = parse_lines(
+        "12/03/2024 12:28 - Laurent Apec Rennes: Bonjour à tous ! Notre consultante répond à vos questions de 12h30 à 13h30.\n"
+        "12/03/2024 12:30 - Karine Dubois: Bonjour à toutes et à tous, je réponds à vos questions pendant une heure.\n"
+        "12/03/2024 12:31 - Thierry Morel: Par quoi commencer après un licenciement économique ?\n"
+        "12/03/2024 12:33 - Karine Dubois: Inscrivez-vous à France Travail sans attendre.\n"
+        "12/03/2024 12:38 - Nadia B.: Ok merci, c'est plus clair\n"
+        "12/03/2024 12:39 - Thierry Morel: Et sur le CV, comment présenter le licenciement ?\n"
+        "12/03/2024 12:41 - Karine Dubois: Vous n'avez pas à le mentionner sur le CV.\n"
+        "12/03/2024 13:28 - Laurent Apec Rennes: Merci Karine pour toutes ces réponses !"
+    )
+    assert shape(doc) == [([(3, "Thierry Morel")], (4, 4)), ([(6, "Thierry Morel")], (7, 7))]
+    assert doc.expert == "Karine Dubois"
+    kinds = skipped_kinds(doc)
+    assert (kinds[1], kinds[2], kinds[5]) == ("moderator", "expert_greeting", "thanks")

@@ -129,6 +129,8 @@ _TS_DASH = re.compile(r"^\s*" + _DATE + _TIME + r"\s*(?:[-–—|>]|:(?=\s))\s*"
 _TS_BARE = re.compile(r"^\s*" + _DATE + _TIME + r"\s+(?=\S)")
 _TS_FIRST = frozenset("[(0123456789")
 _TS_IN_PREFIX = re.compile(r"\s*[\[(]\s*" + _DATE + _TIME + r"\s*[\])]\s*")
+# A number before a question/answer marker, in edited Q/R documents: "1. Question de Paul :", "2) Q :"
+_NUMBERED_MARKER = re.compile(r"^\s*\d{1,3}\s*[.)-]\s+(?=(?:question|reponse|q|r)\b)")
 _BULLET = re.compile(r"^(?:[-–—•·*+>▪◦]|\d{1,2}[.)]|[a-z][)])\s")
 _PREFIX = re.compile(r"^(?P<pre>(?:[^:]|(?<=\d):(?=\d)){1,80}?)(?:\s*:(?=\s|$)|\s+:)\s*(?P<body>.*)$")
 _IRC = re.compile(r"^<(?P<pre>[^<>]{1,40})>\s*(?P<body>.*)$")
@@ -152,7 +154,8 @@ _GREETING = re.compile(
     r"^\W*(?:bonjour|bonsoir|salut|hello|hi|hey|coucou|rebonjour|re|bienvenue|good (?:morning|afternoon|evening))\b"
 )
 _THANKS = re.compile(
-    r"^\W*(?:un (?:grand |immense )?merci|merci|mille mercis|thanks|thank you|thx|je vous remercie"
+    r"^\W*(?:(?:ok|okay|oki|ah|oh|d'accord|daccord|super|top|parfait|genial|tres bien|oui)\W+)?"
+    r"(?:un (?:grand |immense )?merci|merci|mille mercis|thanks|thank you|thx|je vous remercie"
     r"|nous vous remercions)\b"
 )
 _FAREWELL = re.compile(
@@ -187,7 +190,7 @@ _SYSTEM = re.compile(  # applied to lowercased text (accents kept)
 # What moderators say: welcome, start and end of the chat, the guest's introduction.
 _EVENT = re.compile(
     r"accueill|bienvenue|recevons|va (?:commencer|debuter|demarrer)|pos(?:er|ez) vos questions"
-    r"|il (?:nous )?reste \d|est (?:maintenant )?termine"
+    r"|il (?:nous )?reste \d|est (?:maintenant )?termine|\ba (?:toutes )?vos questions"
 )
 _SOCIAL_REPLY = re.compile(r"^\W*(?:avec plaisir|de rien|je vous en prie|merci a vous|c'est moi qui)\b")
 _NAME = r"(?P<name>[A-ZÀ-ÖØ-Þ][\w'’.-]*(?:\s+(?:(?:de|du|des|d'|van|von|le|la)\s+)?[A-ZÀ-ÖØ-Þ][\w'’.-]*){0,3})"
@@ -423,7 +426,8 @@ def _analyse_lines(lines: list[str]) -> list[_Line]:
     split: list[tuple[int, bool, str, tuple[str, str] | None]] = []
     for no, ln in raw:
         ts, text = _strip_timestamp(ln, bare_ok)
-        split.append((no, ts, text, _split_prefix(text)))
+        numbered = _NUMBERED_MARKER.match(_fold(text))  # "1. Question de Paul : …"
+        split.append((no, ts, text, _split_prefix(text[numbered.end():] if numbered else text)))
     folded_pres = [_fold(sp[0].strip()) for _, _, _, sp in split if sp]
     n_q = sum(1 for p in folded_pres if _QMARK.match(p))
     n_r = sum(1 for p in folded_pres if _RMARK.match(p))
@@ -602,23 +606,38 @@ def _find_experts(lines: list[_Line], expert_key: str | None) -> tuple[set[str],
     """Keys of the expert(s) and moderator(s) among the speakers."""
     experts: set[str] = set()
     moderators: set[str] = set()
-    for ln in lines:
+    announcers: set[str] = set()  # speakers who said what moderators say (the expert may, too)
+    for i, ln in enumerate(lines):
         pfx = ln.prefix
         if not ln.head or pfx is None or not pfx.key:
             continue
+        body = _message_body(lines, i)[0]
         if pfx.kind == "expert":
             experts.add(pfx.key)
         elif pfx.kind == "moderator":
             moderators.add(pfx.key)
         elif pfx.kind == "name" and _same_person(pfx.key, expert_key):
             experts.add(pfx.key)
-        elif pfx.kind == "name" and "?" not in ln.body and _EVENT.search(_fold(ln.body)):
-            moderators.add(pfx.key)  # "Apec : Bienvenue à tous, posez vos questions…"
+        elif pfx.kind == "name" and "?" not in body and _EVENT.search(_fold(body)):
+            announcers.add(pfx.key)  # "Apec : Bienvenue à tous, posez vos questions…"
     if not experts and not any(ln.head and ln.prefix is not None and ln.prefix.kind == "r" for ln in lines):
+        # "Karine : Bonjour, je réponds à vos questions…" then answers them: the expert
         dominant = _dominant_answerer(lines, moderators)
         if dominant:
             experts.add(dominant)
-    return experts, moderators - experts
+    return experts, (moderators | announcers) - experts
+
+
+def _message_body(lines: list[_Line], i: int) -> tuple[str, int]:
+    """The text of head line ``i``'s message, and how many lines below belong to it: a header
+    alone on its line ("Paul (14:02) :") owns the lines right below it, up to a blank line."""
+    ln = lines[i]
+    if ln.body:
+        return ln.body, 0
+    j = i + 1
+    while j < len(lines) and lines[j].no == lines[j - 1].no + 1 and not lines[j].head:
+        j += 1
+    return " ".join(x.text for x in lines[i + 1: j]), j - i - 1
 
 
 def _dominant_answerer(lines: list[_Line], moderators: set[str]) -> str | None:
@@ -630,19 +649,24 @@ def _dominant_answerer(lines: list[_Line], moderators: set[str]) -> str | None:
     """
     stats: dict[str, list[int]] = {}  # key -> [messages, words, question-like, answers]
     prev_question: str | None = None  # key of the question just asked, while unanswered
-    for ln in lines:
+    owned = 0  # lines below a "Paul (14:02) :" header that are its message
+    for i, ln in enumerate(lines):
         pfx = ln.prefix
+        if owned:
+            owned -= 1
+            continue
         if not ln.head or pfx is None:
             if not ln.text[:1].islower() and not _BULLET.match(ln.text):
                 prev_question = None
             continue
-        if pfx.kind != "name" or not pfx.key or _social_kind(ln.body) is not None:
+        body, owned = _message_body(lines, i)
+        if pfx.kind != "name" or not pfx.key or _social_kind(body) is not None:
             prev_question = None if pfx.kind != "name" else prev_question
             continue
         st = stats.setdefault(pfx.key, [0, 0, 0, 0])
         st[0] += 1
-        st[1] += len(ln.body.split())
-        asks = _is_questionlike(ln.body)
+        st[1] += len(body.split())
+        asks = _is_questionlike(body)
         st[2] += asks
         if prev_question is not None and prev_question != pfx.key:
             st[3] += 1
@@ -882,6 +906,8 @@ def _preamble_kind(msg: _Msg) -> str:
     if msg.role == "moderator":
         return "moderator"
     folded = _fold(msg.text)
+    if msg.role == "expert" and _GREETING.match(folded) and not re.search(r"accueill|bienvenue|recevons", folded):
+        return "expert_greeting"  # "Bonjour à tous, je suis ravi de répondre à vos questions"
     if _EVENT.search(folded):
         return "moderator"
     if _GREETING.match(folded):
