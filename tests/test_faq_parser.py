@@ -357,3 +357,44 @@ def test_one_megabyte_faq_is_fast():
     elapsed = time.perf_counter() - start
     assert len(doc.threads) > 4000
     assert elapsed < 2.0, f"{elapsed:.2f} s"  # about 0.5 s on the dev machine
+
+
+def qa(text: str) -> list[tuple[str, str, str | None]]:
+    doc = parse_markdown(text, "faq.md")
+    return [(t.questions[0].text, t.answer.text if t.answer else "", t.topic) for t in doc.threads]
+
+
+def test_q_dot_r_dot_pairs_bold_or_plain() -> None:
+    assert qa("**Q.** Peut-on négocier le télétravail ?\n\n**R.** Oui, avant de signer.\n") == [
+        ("Peut-on négocier le télétravail ?", "Oui, avant de signer.", None)
+    ]
+    assert qa("**Q.** Peut-on négocier le télétravail ?\n**R.** Oui, avant de signer.\n\nFaites-le inscrire au contrat.\n") == [
+        ("Peut-on négocier le télétravail ?", "Oui, avant de signer.\n\nFaites-le inscrire au contrat.", None)
+    ]
+    assert qa("Q. Peut-on négocier le télétravail ?\n\nR. Oui, avant de signer.\n") == [
+        ("Peut-on négocier le télétravail ?", "Oui, avant de signer.", None)
+    ]
+
+
+def test_html_comments_and_closing_resource_sections_are_not_answers() -> None:
+    text = (
+        "# FAQ\n\n## Faut-il accepter le CSP ?\n\n<!-- source : fiche CSP -->\nOui, en général.\n\n"
+        "<!-- TODO : ajouter une question\nsur le préavis -->\n\n## Comment parler de son licenciement ?\n\nSoyez bref.\n\n"
+        "## Pour aller plus loin\n\n- le simulateur de France Travail ;\n- les fiches de l'Apec.\n"
+    )
+    assert qa(text) == [("Faut-il accepter le CSP ?", "Oui, en général.", None), ("Comment parler de son licenciement ?", "Soyez bref.", None)]
+    doc = parse_markdown(text, "faq.md")
+    assert (doc.threads[1].questions[0].line, doc.threads[1].answer.start_line) == (11, 13)  # line numbers kept through the comments
+
+
+def test_details_summary_faq_and_bold_question_with_a_colon() -> None:
+    text = (
+        "# FAQ\n\n## Trouver un emploi\n\n<details>\n<summary>Comment trouver un premier emploi ?</summary>\n\n"
+        "Activez votre réseau.\n\n</details>\n\n<details>\n<summary><b>Combien de candidatures par semaine ?</b></summary>\n\n"
+        "Cinq à dix.\n\n</details>\n\n## Partir\n\n**Comment calculer son préavis :**\n\nCela dépend de la convention collective.\n"
+    )
+    assert qa(text) == [
+        ("Comment trouver un premier emploi ?", "Activez votre réseau.", "Trouver un emploi"),
+        ("Combien de candidatures par semaine ?", "Cinq à dix.", "Trouver un emploi"),
+        ("Comment calculer son préavis", "Cela dépend de la convention collective.", "Partir"),
+    ]

@@ -43,6 +43,17 @@ from .records import Answer, Document, Question, Skipped, Thread, make_thread
 BOLD_LEVEL = 7  # bold question paragraphs sit below every heading level
 
 _NEWLINES = re.compile(r"\r\n?")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_DETAILS_TAG = re.compile(r"^[ \t]*</?details\b[^>\n]*>[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_SUMMARY = re.compile(r"^[ \t]*<summary\b[^>\n]*>(.*?)</summary>[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_TAG = re.compile(r"<[^>\n]*>")
+# Headings of a FAQ's closing sections, not questions: "Pour aller plus loin", "Liens utiles"…
+_RESOURCES_HEADING = re.compile(
+    r"^(?:pour (?:aller|en savoir) plus(?: loin)?|en savoir plus|aller plus loin|liens? utiles?|ressources?(?: utiles)?"
+    r"|voir aussi|(?:a|à) lire (?:aussi|également)|sources?|r[ée]f[ée]rences?|bibliographie|contribuer|contacts?"
+    r"|nous contacter|mentions l[ée]gales|sommaire|table des mati[èe]res)\s*:?$",
+    re.IGNORECASE,
+)
 _SPACES = re.compile(r"\s+")
 _ENDS_WITH_QUESTION_MARK = re.compile(r"\?[\s)\]»\"'”’.…*_]*$")
 _INTERROGATIVE = re.compile(
@@ -60,14 +71,14 @@ _NUMBERING = re.compile(
     re.IGNORECASE,
 )
 _QUESTION_LABEL = re.compile(r"^\s*q(?:uestion)?\s*(?:n°\s*)?\d*\s*[:.)–-]?\s*$", re.IGNORECASE)
-_QUESTION_LABEL_PREFIX = re.compile(r"^\s*q(?:uestion)?\s*(?:n°\s*)?\d*\s*[:–-]\s*", re.IGNORECASE)
-_ANSWER_LABEL_PLAIN = re.compile(r"^\s*(?:r|réponse|reponse)\s*\d*\s*[:–-]", re.IGNORECASE)
+_QUESTION_LABEL_PREFIX = re.compile(r"^\s*(?:q(?:uestion)?\s*(?:n°\s*)?\d*\s*[:–-]|q\s*\d*\.)\s*", re.IGNORECASE)
+_ANSWER_LABEL_PLAIN = re.compile(r"^\s*(?:(?:r|réponse|reponse)\s*\d*\s*[:–-]|r\s*\d*\.)", re.IGNORECASE)
 # The same label in the source, with its optional bold markers: "**Réponse :**", "R :".
 _ANSWER_LABEL_SOURCE = re.compile(
-    r"^\s*(?:\*\*|__)?\s*(?:r|réponse|reponse)\s*\d*\s*[:–-]\s*(?:\*\*|__)?\s*", re.IGNORECASE
+    r"^\s*(?:\*\*|__)?\s*(?:(?:r|réponse|reponse)\s*\d*\s*[:–-]|r\s*\d*\.)\s*(?:\*\*|__)?\s*", re.IGNORECASE
 )
 # A paragraph worth an inline parse: it starts bold, or with a "Question :" label.
-_BOLD_CANDIDATE = re.compile(r"^(?:\*\*|__)|^q(?:uestion)?\s*(?:n°\s*)?\d*\s*[:–-]", re.IGNORECASE)
+_BOLD_CANDIDATE = re.compile(r"^(?:\*\*|__)|^q(?:uestion)?\s*(?:n°\s*)?\d*\s*[:–-]|^q\s*\d*\.\s", re.IGNORECASE)
 _INLINE_MARKUP = re.compile(r"[*_`\[\]<>&\\!]")  # characters CommonMark inline rules act on
 _QUESTION_MARK_THEN_CLOSE = re.compile(r"\?\s*(?:\*\*|__)")
 _TOC_LINE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[[^\]]*\]\([^)]*\)\s*$")
@@ -136,7 +147,7 @@ def parse_markdown(text: str, source: str) -> Document:
     """
     if text.startswith("\ufeff"):
         text = text[1:]
-    text = _NEWLINES.sub("\n", text)
+    text = _strip_html(_NEWLINES.sub("\n", text))
     lines = text.split("\n")
     meta, fm_end = _front_matter(lines)
     if fm_end:  # blank the front matter out, keeping the line numbers
@@ -167,6 +178,19 @@ def parse_markdown(text: str, source: str) -> Document:
         expert=state.expert,
         lines=tuple(lines),
     )
+
+
+def _strip_html(text: str) -> str:
+    """HTML that FAQs carry, line numbers kept: comments go (they are notes for the authors, not
+    answers), and ``<details><summary>Question ?</summary> answer </details>`` (GitHub style)
+    becomes a bold question followed by its answer."""
+    if "<" not in text:
+        return text
+    text = _HTML_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    if "<summary" in text:
+        text = _DETAILS_TAG.sub("", text)
+        text = _SUMMARY.sub(lambda m: "**" + _SPACES.sub(" ", _TAG.sub("", m.group(1))).strip() + "**", text)
+    return text
 
 
 def looks_like_question(text: str) -> bool:
@@ -346,7 +370,7 @@ def _question_text(text: str) -> str:
     """Collapse spaces and drop a leading number or ``Q :`` label."""
     text = _SPACES.sub(" ", text).strip()
     stripped = _NUMBERING.sub("", text, count=1).strip()
-    return stripped or text
+    return (stripped or text).rstrip(" :") or text  # "**Comment calculer son préavis :**"
 
 
 # --- structure --------------------------------------------------------------------------
@@ -415,6 +439,9 @@ def _visit(node: _Node, topic: str | None, state: _State) -> None:
     elif not kids:
         if region and _is_toc(state.lines, node.body_start, own_end):
             _mark(state, node.start, own_end, "toc")
+        elif not node.question_shaped and not node.bold and _RESOURCES_HEADING.match(node.text):
+            _mark(state, node.start, node.end, "heading")  # "Pour aller plus loin": links, not an answer
+            _mark(state, node.body_start, own_end, "other")
         elif region or node.question_shaped:
             state.found.append((node, region, topic))
         else:
