@@ -699,3 +699,20 @@ def test_organiser_under_own_name_and_thanks_after_ok_are_not_questions() -> Non
     assert doc.expert == "Karine Dubois"
     kinds = skipped_kinds(doc)
     assert (kinds[1], kinds[2], kinds[5]) == ("moderator", "expert_greeting", "thanks")
+
+
+def test_whatsapp_placeholders_phone_speakers_and_how_are_you() -> None:
+    doc = parse_lines(
+        "12/03/2024 12:30 - Karine Dubois: Bonjour à toutes et à tous, je réponds à vos questions pendant une heure.\n"
+        "12/03/2024 12:31 - Thierry Morel: Par quoi commencer après un licenciement économique ?\n"
+        "12/03/2024 12:33 - Karine Dubois: Inscrivez-vous à France Travail sans attendre.\n"
+        "12/03/2024 12:42 - Nadia B.: <Médias omis>\n"
+        "12/03/2024 12:43 - Sébastien R.: Ce message a été supprimé\n"
+        "12/03/2024 12:44 - Sophie L.: Bonjour Karine, vous allez bien ?\n"
+        "12/03/2024 12:44 - Karine Dubois: Très bien, merci Sophie !\n"
+        "12/03/2024 12:46 - +33 6 71 28 44 90: Est-ce que ça vaut encore le coup de chercher un CDI à 57 ans ?\n"
+        "12/03/2024 12:48 - Karine Dubois: Oui, les entreprises industrielles manquent de profils expérimentés."
+    )
+    assert shape(doc) == [([(2, "Thierry Morel")], (3, 3)), ([(8, "+33 6 71 28 44 90")], (9, 9))]
+    kinds = skipped_kinds(doc)
+    assert (kinds[4], kinds[5], kinds[6]) == ("system", "system", "greeting")

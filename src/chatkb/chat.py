@@ -192,6 +192,16 @@ _EVENT = re.compile(
     r"accueill|bienvenue|recevons|va (?:commencer|debuter|demarrer)|pos(?:er|ez) vos questions"
     r"|il (?:nous )?reste \d|est (?:maintenant )?termine|\ba (?:toutes )?vos questions"
 )
+# What chat tools write in place of a message: "<Médias omis>", "Ce message a été supprimé".
+_PLACEHOLDER = re.compile(
+    r"^\W*(?:m[ée]dias? omis|media omitted|image absente|ce message a [ée]t[ée] supprim[ée]|message supprim[ée]"
+    r"|vous avez supprim[ée] ce message|this message was deleted|you deleted this message)\W*$"
+)
+# A greeting that asks how the expert is: "Bonjour Julie, vous allez bien ?"
+_HOW_ARE_YOU = re.compile(
+    r"^\W*(?:bonjour|bonsoir|salut|hello|coucou)\b[^?]{0,40}?\b(?:vous allez bien|comment allez[- ]vous|ca va|comment ca va)\W*$"
+)
+_PHONE = re.compile(r"(?:\+\d{1,3}[ .-]?\d{1,4}|0\d)(?:[ .-]?\d{2,4}){3,5}")
 _SOCIAL_REPLY = re.compile(r"^\W*(?:avec plaisir|de rien|je vous en prie|merci a vous|c'est moi qui)\b")
 _NAME = r"(?P<name>[A-ZÀ-ÖØ-Þ][\w'’.-]*(?:\s+(?:(?:de|du|des|d'|van|von|le|la)\s+)?[A-ZÀ-ÖØ-Þ][\w'’.-]*){0,3})"
 _INTRO = re.compile(
@@ -318,6 +328,8 @@ def _key(name: str) -> str:
 def _shape_score(name: str) -> int:
     """How much a prefix looks like a person's name or pseudo (>0) or a phrase (<0)."""
     tokens = name.split()
+    if _PHONE.fullmatch(name.strip()):
+        return 3  # "+33 6 71 28 44 90": a contact the export did not name
     if not tokens or len(name) > 40 or len(tokens) > 4 or name.startswith("@"):
         return -6  # a sentence, or "@Paul : …" (addressing someone, not speaking)
     if re.search(r"[!?;,\"«»“”]|[.:]$", name) and not re.search(r"(?:^|\s)[A-ZÀ-Þ]\.$", name):
@@ -413,7 +425,7 @@ def _split_prefix(text: str) -> tuple[str, str] | None:
     if not m:
         return None
     pre = m.group("pre")
-    if not re.match(r"^[*_\"]*[\w@]", pre) or pre.rstrip().endswith(("/", "http", "https")):
+    if not re.match(r"^[*_\"]*(?:[\w@]|\+\d)", pre) or pre.rstrip().endswith(("/", "http", "https")):
         return None
     return pre, m.group("body").strip()
 
@@ -462,6 +474,8 @@ def _social_kind(text: str) -> str | None:
     folded = _fold(text).strip()
     if not folded or not re.search(r"[a-z0-9]", folded):
         return "chitchat"  # emoticons, punctuation
+    if _HOW_ARE_YOU.match(folded):
+        return "greeting"
     if _is_questionlike(text):
         return None
     words = _words(folded)
@@ -812,7 +826,7 @@ def _classify(msg: _Msg, experts: set[str], moderators: set[str], prefixed_exper
     """Give a message its role, category (question/answer/skip) and speaker."""
     pfx = msg.prefix
     text = msg.text
-    if pfx is None and _is_system(msg.head_text):
+    if (pfx is None and _is_system(msg.head_text)) or _PLACEHOLDER.match(text.lower()):
         msg.role, msg.kind = "none", "system"
         return
     if pfx is None:
