@@ -716,3 +716,37 @@ def test_whatsapp_placeholders_phone_speakers_and_how_are_you() -> None:
     assert shape(doc) == [([(2, "Thierry Morel")], (3, 3)), ([(8, "+33 6 71 28 44 90")], (9, 9))]
     kinds = skipped_kinds(doc)
     assert (kinds[4], kinds[5], kinds[6]) == ("system", "system", "greeting")
+
+
+def test_moderator_announcements_around_answers_and_a_late_unanswered_question() -> None:
+    doc = parse_lines(
+        "Bonjour à toutes et à tous, nous avons le plaisir d'accueillir Nathalie Moreau, consultante Apec.\n"
+        "jpdupont : faut-il enlever les dates sur le CV quand on a 55 ans ?\n"
+        "Je vous le déconseille : un CV sans dates éveille la méfiance du recruteur.\n"
+        "Beaucoup de questions sur la retraite, Nathalie va y répondre dans un instant\n"
+        "julien.m : Est-ce qu'on peut négocier la durée de la période d'essai ?\n"
+        "Nous avons reçu beaucoup de questions sur la période d'essai, Nathalie y répond juste après.\n"
+        "Oui, mais uniquement à la baisse.\n"
+        "Merci Nathalie, le mot de la fin ?\n"
+        "Merci à tous pour vos questions, bonne continuation !\n"
+        "julie.r : Merci ! Une dernière question : le portage est-il possible à l'étranger ?\n"
+        "Le chat est maintenant terminé, merci à tous pour votre participation !"
+    )
+    assert shape(doc) == [
+        ([(2, "jpdupont")], (3, 3)),
+        ([(5, "julien.m")], (7, 7)),
+        ([(8, None)], (9, 9)),  # the expert's last words stay the answer to "le mot de la fin"
+        ([(10, "julie.r")], None),
+    ]
+    kinds = skipped_kinds(doc)
+    assert (kinds[4], kinds[6], kinds[11]) == ("moderator", "moderator", "moderator")
+
+
+def test_a_question_continued_under_the_same_pseudo_is_one_question() -> None:
+    doc = parse_lines(
+        APEC_HEAD + "Sandrine : Bonjour,\n"
+        "Sandrine : je voudrais savoir si le CDD senior existe toujours ?\n"
+        "Oui, il existe toujours."
+    )
+    assert shape(doc) == [([(2, "Sandrine")], (4, 4))]
+    assert doc.threads[0].questions[0].text == "Bonjour, je voudrais savoir si le CDD senior existe toujours ?"

@@ -183,6 +183,16 @@ _TIME_LEFT = re.compile(
     r"\bil (?:ne )?(?:nous )?reste (?:encore |plus que |seulement )?(?:(?:un|une|\d+|quelques|cinq|dix|quinze|vingt|trente)\s+)?"
     r"(?:petite?s?\s+)?(?:quart d'heure|demi-heure|dizaine de minutes|minutes?|min)\b"
 )
+# The moderator on the running order: "Nous passons maintenant aux questions sur…", "Petite pause".
+_RUNNING_ORDER = re.compile(
+    r"\b(?:nous passons (?:maintenant )?(?:a|aux)|passons (?:maintenant )?(?:a|aux) (?:questions?|sujet|theme)"
+    r"|petite pause|beaucoup de questions sur|nous avons recu (?:beaucoup|de nombreuses)|nous y revenons)\b"
+)
+# … and on what the expert will do: "Nathalie va y répondre", "Laurent y répond juste après".
+_EXPERT_WILL = re.compile(
+    r"\b(?:va (?:y |vous )?repondre|y repond|vous repond|repondra|revient|reviendra|dans un instant|juste apres"
+    r"|tout de suite|va (?:y )?revenir)\b"
+)
 _SYSTEM = re.compile(  # applied to lowercased text (accents kept)
     r"^\W*(?:\*{2,}|={2,}|-{3,})|\b(?:a rejoint|a quitt|vient de (?:se connecter|rejoindre|quitter)"
     r"|s'est (?:connect|déconnect)|has (?:joined|left)\b)"
@@ -490,13 +500,31 @@ def _social_kind(text: str) -> str | None:
     return None
 
 
+def _ends_chat(folded: str) -> bool:
+    """"Le chat est maintenant terminé…", "Il nous reste un quart d'heure…"."""
+    return "?" not in folded and bool(
+        re.search(r"\b(?:(?:est|sont) (?:maintenant |desormais )?termine|touche a sa fin|c'est la fin"
+                  r"|fin (?:du|de ce|de notre) (?:chat|echange))\b", folded) or _TIME_LEFT.search(folded)
+    )
+
+
+def _announces(text: str, expert_words: set[str]) -> bool:
+    """The moderator speaking of the expert in the third person, or of the chat's running order:
+    "Beaucoup de questions sur la retraite, Nathalie va y répondre dans un instant"."""
+    folded = _fold(text)
+    if "?" in text or len(folded.split()) > 30:
+        return False
+    if _RUNNING_ORDER.search(folded):
+        return True
+    return bool(expert_words & set(_words(folded))) and bool(_EXPERT_WILL.search(folded))
+
+
 def _is_closing(text: str, expert_words: set[str]) -> bool:
     """A moderator's or expert's sign-off: thanks/farewell to everyone, end of the chat, time left."""
     folded = _fold(text)
     if "?" in text:
         return False
-    if re.search(r"\b(?:(?:est|sont) (?:maintenant |desormais )?termine|touche a sa fin|c'est la fin"
-                 r"|fin (?:du|de ce|de notre) (?:chat|echange))\b", folded) or _TIME_LEFT.search(folded):
+    if _ends_chat(folded):
         return True
     opener = _THANKS.match(folded) or _FAREWELL.match(folded) or _GREETING.match(folded)
     mentions_expert = bool(expert_words & set(_words(folded)))
@@ -794,6 +822,14 @@ def _build_messages(lines: list[_Line], prefixed_expert: bool, ts_mode: bool) ->
         adjacent = ln.no == last_no + 1
         last_no = ln.no
         if ln.head:
+            if (
+                cur is not None and adjacent and cur.prefix is not None and ln.prefix is not None
+                and cur.prefix.kind == ln.prefix.kind == "name" and cur.prefix.key == ln.prefix.key
+                and cur.parts[-1].rstrip().endswith(",") and ln.body[:1].islower()
+            ):  # "Sandrine : Bonjour," then "Sandrine : je voudrais savoir si…": one message
+                cur.lines.append(ln.no)
+                cur.parts[-1] = cur.parts[-1].rstrip() + " " + ln.body
+                continue
             msgs.append(_Msg([ln.no], [ln.body], ln.prefix, ln.ts))
             continue
         if cur is not None and adjacent and _continues(cur.parts[-1], ln.text):
@@ -946,16 +982,25 @@ def _assemble(msgs: list[_Msg], expert_words: set[str]) -> tuple[list[_Open], li
     def skip(m: _Msg, kind: str) -> None:
         skipped.extend(Skipped(no, kind) for no in m.lines)
 
+    def skip_said(m: _Msg) -> None:
+        folded = _fold(m.text)
+        announces = _ANNOUNCE.search(folded) or _TIME_LEFT.search(folded) or _announces(m.text, expert_words)
+        skip(m, "moderator" if m.role in ("none", "moderator") or announces else "chitchat")
+
     def close(t: _Open | None) -> None:
         if t is None:
             return
-        while len(t.answer) > 1 and (
-            _is_closing(t.answer[-1].text, expert_words)
-            or (t.social_since and _social_kind(t.answer[-1].text) is not None)
+        while t.answer and (
+            (len(t.answer) > 1 and (
+                _is_closing(t.answer[-1].text, expert_words)
+                or (t.social_since and _social_kind(t.answer[-1].text) is not None)
+            ))
+            or _announces(t.answer[-1].text, expert_words)
+            or _ends_chat(_fold(t.answer[-1].text))  # the only "answer" to a late question
         ):
-            m = t.answer.pop()
-            folded = _fold(m.text)
-            skip(m, "moderator" if m.role in ("none", "moderator") or _ANNOUNCE.search(folded) or _TIME_LEFT.search(folded) else "chitchat")
+            skip_said(t.answer.pop())
+        while t.answer and _announces(t.answer[0].text, expert_words):
+            skip_said(t.answer.pop(0))  # "… Laurent y répond juste après." before the answer
         threads.append(t)
 
     for m in msgs:
