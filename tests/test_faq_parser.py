@@ -398,3 +398,40 @@ def test_details_summary_faq_and_bold_question_with_a_colon() -> None:
         ("Combien de candidatures par semaine ?", "Cinq à dix.", "Trouver un emploi"),
         ("Comment calculer son préavis", "Cela dépend de la convention collective.", "Partir"),
     ]
+
+
+def test_questions_as_list_items_but_not_lists_inside_answers() -> None:
+    text = (
+        "# FAQ\n\n## Trouver un poste\n\n- **Faut-il relancer ?**\n\n    Oui, une fois, par courriel.\n\n"
+        "- Comment se préparer ?\n    Relisez l'offre.\n1. **Combien de candidatures ?**  \n   Cinq par semaine.\n\n"
+        "## Comment réussir l'entretien ?\n\n- **Pourquoi vous ?** : trois arguments.\n- **Vos défauts ?** : un vrai.\n"
+    )
+    assert qa(text) == [
+        ("Faut-il relancer ?", "Oui, une fois, par courriel.", "Trouver un poste"),
+        ("Comment se préparer ?", "Relisez l'offre.", "Trouver un poste"),
+        ("Combien de candidatures ?", "Cinq par semaine.", "Trouver un poste"),
+        ("Comment réussir l'entretien ?", "- **Pourquoi vous ?** : trois arguments.\n- **Vos défauts ?** : un vrai.", None),
+    ]
+    # a list of questions in a bold question's answer is that answer
+    assert qa("**Comment négocier ?**\n\n- **Quel salaire ?** : une fourchette.\n\nFin.\n") == [
+        ("Comment négocier ?", "- **Quel salaire ?** : une fourchette.\n\nFin.", None)
+    ]
+
+
+def test_export_leftovers_do_not_reach_questions_or_answers() -> None:
+    text = (
+        "FAQ emploi\n==========\n\nIntro courte.\n\nFaut-il relancer ?\n==================\n\nOui.\n\n"
+        "## ❓ Comment négocier son salaire\n\nAvec une fourchette.\n\n"
+        "## Comment calculer son préavis ? {#_Toc152637485}\n\nSelon la convention.\n\n"
+        "## []{#_Toc152637486 .anchor}3.1 Peut-on refuser une mutation ?\n\nCela dépend.\n"
+    )
+    doc = parse_markdown(text, "faq.md")
+    assert doc.title == "FAQ emploi"
+    assert [(t.questions[0].text, t.answer.text) for t in doc.threads] == [
+        ("Faut-il relancer ?", "Oui."),
+        ("Comment négocier son salaire", "Avec une fourchette."),
+        ("Comment calculer son préavis ?", "Selon la convention."),
+        ("Peut-on refuser une mutation ?", "Cela dépend."),
+    ]
+    text = "1\\. **Faut-il un CV anonyme ?**\n\n**Réponse** : non.\n\n***Comment partir à l'étranger ?***\n\n*R.* Avec un VIE.\n"
+    assert qa(text) == [("Faut-il un CV anonyme ?", "non.", None), ("Comment partir à l'étranger ?", "Avec un VIE.", None)]

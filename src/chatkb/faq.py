@@ -41,12 +41,20 @@ from markdown_it.token import Token
 from .records import Answer, Document, Question, Skipped, Thread, make_thread
 
 BOLD_LEVEL = 7  # bold question paragraphs sit below every heading level
+ITEM_LEVEL = 8  # list items that ask a question sit below bold paragraphs
 
 _NEWLINES = re.compile(r"\r\n?")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _DETAILS_TAG = re.compile(r"^[ \t]*</?details\b[^>\n]*>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _SUMMARY = re.compile(r"^[ \t]*<summary\b[^>\n]*>(.*?)</summary>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _TAG = re.compile(r"<[^>\n]*>")
+_PANDOC_ANCHOR = re.compile(r"\[\]\{#[^}\n]*\}|[ \t]*\{#[^}\n]*\}[ \t]*$", re.MULTILINE)
+_ESCAPED_NUMBER = re.compile(r"^([ \t]*)\d{1,3}\\\.[ \t]+(?=\*\*|__)", re.MULTILINE)
+_BOLD_ITALIC_LINE = re.compile(r"^([ \t]*)\*\*\*(\S(?:.*\S)?)\*\*\*[ \t]*$", re.MULTILINE)
+# Emoji and :shortcodes: around a heading's text ("## ❓ Faut-il relancer ?")
+_EMOJI_EDGES = re.compile(
+    r"^(?:[\s\u200d\ufe0f]|:[a-z0-9_+-]+:|[^\w\s«\"'(\[])+|(?:[\s\u200d\ufe0f]|:[a-z0-9_+-]+:|[\U0001F000-\U0001FAFF\u2600-\u27BF])+$"
+)
 # Headings of a FAQ's closing sections, not questions: "Pour aller plus loin", "Liens utiles"…
 _RESOURCES_HEADING = re.compile(
     r"^(?:pour (?:aller|en savoir) plus(?: loin)?|en savoir plus|aller plus loin|liens? utiles?|ressources?(?: utiles)?"
@@ -67,7 +75,7 @@ _INVERSION = re.compile(
 )
 # "3. ", "1.2) ", "Q1 : ", "Question 4 - " in front of a question.
 _NUMBERING = re.compile(
-    r"^\s*(?:q(?:uestion)?\s*(?:n°\s*)?\d*\s*[.):–-]|(?:n°\s*)?\d+(?:\.\d+)*\s*[.)])\s+",
+    r"^\s*(?:q(?:uestion)?\s*(?:n°\s*)?\d*\s*[.):–-]|(?:n°\s*)?(?:\d+(?:\.\d+)+\.?|\d+\s*[.)]))\s+",
     re.IGNORECASE,
 )
 _QUESTION_LABEL = re.compile(r"^\s*q(?:uestion)?\s*(?:n°\s*)?\d*\s*[:.)–-]?\s*$", re.IGNORECASE)
@@ -75,7 +83,8 @@ _QUESTION_LABEL_PREFIX = re.compile(r"^\s*(?:q(?:uestion)?\s*(?:n°\s*)?\d*\s*[:
 _ANSWER_LABEL_PLAIN = re.compile(r"^\s*(?:(?:r|réponse|reponse)\s*\d*\s*[:–-]|r\s*\d*\.)", re.IGNORECASE)
 # The same label in the source, with its optional bold markers: "**Réponse :**", "R :".
 _ANSWER_LABEL_SOURCE = re.compile(
-    r"^\s*(?:\*\*|__)?\s*(?:(?:r|réponse|reponse)\s*\d*\s*[:–-]|r\s*\d*\.)\s*(?:\*\*|__)?\s*", re.IGNORECASE
+    r"^\s*(?:\*{1,2}|_{1,2})?\s*(?:(?:r|réponse|reponse)\s*\d*\s*(?:\*{1,2}|_{1,2})?\s*[:–-]|r\s*\d*\.)\s*(?:\*{1,2}|_{1,2})?\s*",
+    re.IGNORECASE
 )
 # A paragraph worth an inline parse: it starts bold, or with a "Question :" label.
 _BOLD_CANDIDATE = re.compile(r"^(?:\*\*|__)|^q(?:uestion)?\s*(?:n°\s*)?\d*\s*[:–-]|^q\s*\d*\.\s", re.IGNORECASE)
@@ -106,6 +115,8 @@ class _Node:
     head_rest: str | None = None  # answer text on the question's last line, if any
     bold: bool = False
     section_end: int = 0  # 0-based line where the next node of the same or a higher level starts
+    item_end: int | None = None  # a list item's question ("- **Question ?**"): where the item ends
+    indent: int = 0  # … and the indentation of its answer lines
     children: list["_Node"] = field(default_factory=list)
 
     @property
@@ -181,9 +192,14 @@ def parse_markdown(text: str, source: str) -> Document:
 
 
 def _strip_html(text: str) -> str:
-    """HTML that FAQs carry, line numbers kept: comments go (they are notes for the authors, not
+    """What exports leave around FAQs, line numbers kept: pandoc's bookmarks and escaped
+    numbers go, ``***Question ?***`` is read as bold; HTML comments go (they are notes for the authors, not
     answers), and ``<details><summary>Question ?</summary> answer </details>`` (GitHub style)
     becomes a bold question followed by its answer."""
+    if "{#" in text:  # pandoc's bookmarks from Word: "## Titre {#_Toc123}", "[]{#_Toc123 .anchor}"
+        text = _PANDOC_ANCHOR.sub("", text)
+    text = _ESCAPED_NUMBER.sub(r"\1", text)  # "1\. **Question ?**" (pandoc): the bold question alone
+    text = _BOLD_ITALIC_LINE.sub(r"\1**\2**", text)
     if "<" not in text:
         return text
     text = _HTML_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
@@ -234,12 +250,16 @@ def _collect_nodes(tokens: list[Token], lines: list[str], env: dict) -> tuple[li
     nodes: list[_Node] = []
     separators: set[int] = set()
     for i, tok in enumerate(tokens):
-        if tok.level != 0 or tok.map is None:
-            continue
+        if tok.map is None or tok.level != (1 if tok.type == "list_item_open" else 0):
+            continue  # top-level blocks, and the items of top-level lists
         if tok.type == "hr":
             separators.add(tok.map[0])
         elif tok.type == "heading_open" and i + 1 < len(tokens):
             node = _heading_node(tok, tokens[i + 1], env)
+            if node is not None:
+                nodes.append(node)
+        elif tok.type == "list_item_open" and i + 2 < len(tokens) and tokens[i + 1].type == "paragraph_open":
+            node = _item_node(tok, tokens[i + 2].content, lines, env)
             if node is not None:
                 nodes.append(node)
         elif tok.type == "paragraph_open" and i + 1 < len(tokens):
@@ -249,6 +269,24 @@ def _collect_nodes(tokens: list[Token], lines: list[str], env: dict) -> tuple[li
                 if node is not None:
                     nodes.append(node)
     return nodes, separators
+
+
+def _item_node(tok: Token, content: str, lines: list[str], env: dict) -> _Node | None:
+    """A list item that asks a question and answers it below, indented: ``- **Question ?**``
+    or ``- Question ?`` (Notion's toggles). An item with no answer is a list, not a FAQ."""
+    start, end = tok.map or (0, 0)
+    if _BOLD_CANDIDATE.match(content):
+        node = _bold_node(start, content, lines, env)
+    else:
+        first = content.split("\n", 1)[0]
+        text = _question_text(first if not _INLINE_MARKUP.search(first) else _plain(_inline_children(first, env)))
+        node = _Node(BOLD_LEVEL, text, start, start + 1, start + 1, bold=True) if _ENDS_WITH_QUESTION_MARK.search(text) else None
+    if node is None or (node.body_start >= end and node.head_rest is None):
+        return None
+    body = [ln for ln in lines[node.end:end] if ln.strip()]
+    node.level, node.item_end = ITEM_LEVEL, end
+    node.indent = min((len(ln) - len(ln.lstrip(" ")) for ln in body), default=0)
+    return node
 
 
 def _heading_node(tok: Token, inline: Token, env: dict) -> _Node | None:
@@ -368,7 +406,7 @@ def _plain(tokens: Iterable[Token]) -> str:
 
 def _question_text(text: str) -> str:
     """Collapse spaces and drop a leading number or ``Q :`` label."""
-    text = _SPACES.sub(" ", text).strip()
+    text = _EMOJI_EDGES.sub("", _SPACES.sub(" ", text).strip()).strip() or text
     stripped = _NUMBERING.sub("", text, count=1).strip()
     return (stripped or text).rstrip(" :") or text  # "**Comment calculer son préavis :**"
 
@@ -404,6 +442,8 @@ def _find_title(nodes: list[_Node]) -> _Node | None:
         return None if any(n.children for n in other_h1) else first
     if len(nodes) == 1 and not first.question_shaped:
         return first  # a lone non-question H1: the title of a document with no question
+    if not first.question_shaped and other_h1 and all(n.question_shaped or n.children for n in other_h1):
+        return first  # "FAQ emploi\n===" then "Question ?\n===" (setext has two levels only)
     return None
 
 
@@ -425,12 +465,16 @@ def _walk(nodes: list[_Node], title: _Node | None, state: _State) -> None:
 def _visit(node: _Node, topic: str | None, state: _State) -> None:
     """Classify one node (thread, topic, or nothing) and recurse into its kept children."""
     kids = node.children
+    if node.question_shaped:
+        kids = [k for k in kids if k.item_end is None]  # "- **« Parlez-moi de vous »** : …" in its answer
     if node.question_shaped and kids and node.text:
         if _region(state, node, kids[0].start):
             kids = [k for k in kids if not k.bold]  # bold examples inside an answer
         if not any(k.question_shaped for k in kids):
             kids = []  # "#### Exemple" under a question: part of its answer
     own_end = kids[0].start if kids else node.section_end
+    if node.item_end is not None:
+        own_end = min(own_end, node.item_end)
     region = _region(state, node, own_end)
 
     if not node.text:
@@ -461,6 +505,8 @@ def _region(state: _State, node: _Node, end: int) -> tuple[int, int, str] | None
     entries: list[tuple[int, str]] = []
     for i in range(node.body_start, min(end, len(lines))):
         text = node.head_rest if (i == node.body_start and node.head_rest is not None) else lines[i]
+        if node.indent and text[: node.indent].strip() == "":
+            text = text[node.indent :]  # a list item's answer, out of the list
         entries.append((i, text))
 
     def blank(entry: tuple[int, str]) -> bool:
