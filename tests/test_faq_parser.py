@@ -435,3 +435,19 @@ def test_export_leftovers_do_not_reach_questions_or_answers() -> None:
     ]
     text = "1\\. **Faut-il un CV anonyme ?**\n\n**Réponse** : non.\n\n***Comment partir à l'étranger ?***\n\n*R.* Avec un VIE.\n"
     assert qa(text) == [("Faut-il un CV anonyme ?", "non.", None), ("Comment partir à l'étranger ?", "Avec un VIE.", None)]
+
+
+def test_answered_section_heading_and_quoted_question_in_a_sub_heading() -> None:
+    answer = "La période d'essai dure au plus quatre mois pour un cadre, " + "selon la convention collective " * 8
+    text = (
+        f"# FAQ\n\n## Durée de la période d'essai\n\n{answer}\n\n### Peut-elle être renouvelée ?\n\nUne fois.\n\n"
+        "## Que répondre sur ses défauts ?\n\nUn vrai défaut.\n\n#### Exemple de réponse à « Quel est votre principal défaut ? »\n\n"
+        "« Je suis parfois trop perfectionniste. »\n"
+    )
+    assert [(q, a.split("\n")[0][:30], t) for q, a, t in qa(text)] == [
+        ("Durée de la période d'essai", answer[:30], None),
+        ("Peut-elle être renouvelée ?", "Une fois.", "Durée de la période d'essai"),
+        ("Que répondre sur ses défauts ?", "Un vrai défaut.", None),
+    ]
+    assert looks_like_question("Comment répondre à « Pourquoi vous ? »")
+    assert not looks_like_question("Exemple de réponse à « Quel est votre principal défaut ? »")

@@ -48,6 +48,8 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _DETAILS_TAG = re.compile(r"^[ \t]*</?details\b[^>\n]*>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _SUMMARY = re.compile(r"^[ \t]*<summary\b[^>\n]*>(.*?)</summary>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _TAG = re.compile(r"<[^>\n]*>")
+_QUOTED_END = re.compile(r"(?:«[^«»]*»|“[^“”]*”|\"[^\"]*\")[\s.…]*$")
+INTRO_ANSWER_WORDS = 40  # a section heading's own text this long is an answer, not an intro
 _PANDOC_ANCHOR = re.compile(r"\[\]\{#[^}\n]*\}|[ \t]*\{#[^}\n]*\}[ \t]*$", re.MULTILINE)
 _ESCAPED_NUMBER = re.compile(r"^([ \t]*)\d{1,3}\\\.[ \t]+(?=\*\*|__)", re.MULTILINE)
 _BOLD_ITALIC_LINE = re.compile(r"^([ \t]*)\*\*\*(\S(?:.*\S)?)\*\*\*[ \t]*$", re.MULTILINE)
@@ -212,7 +214,11 @@ def _strip_html(text: str) -> str:
 def looks_like_question(text: str) -> bool:
     """Does this text read as a question: a final ``?``, an interrogative word, an inversion?"""
     text = text.strip()
-    return bool(_ENDS_WITH_QUESTION_MARK.search(text) or _INTERROGATIVE.match(text) or _INVERSION.match(text))
+    asks = bool(_INTERROGATIVE.match(text) or _INVERSION.match(text))
+    if not asks and _ENDS_WITH_QUESTION_MARK.search(text):
+        quoted = _QUOTED_END.search(text)  # "Exemple de réponse à « Quel est votre défaut ? »"
+        return quoted is None or "?" in text[: quoted.start()]
+    return asks
 
 
 # --- reading the blocks --------------------------------------------------------------
@@ -492,6 +498,8 @@ def _visit(node: _Node, topic: str | None, state: _State) -> None:
             _mark(state, node.start, node.end, "heading")
     elif region and node.question_shaped:
         state.found.append((node, region, topic))
+    elif region and node.level < BOLD_LEVEL and len(region[2].split()) >= INTRO_ANSWER_WORDS:
+        state.found.append((node, region, topic))  # "## Durée de la période d'essai", answered, then sub-questions
     else:
         _mark(state, node.start, node.end, "topic")
         _mark(state, node.body_start, own_end, "intro")
