@@ -281,6 +281,8 @@ def _item_node(tok: Token, content: str, lines: list[str], env: dict) -> _Node |
     """A list item that asks a question and answers it below, indented: ``- **Question ?**``
     or ``- Question ?`` (Notion's toggles). An item with no answer is a list, not a FAQ."""
     start, end = tok.map or (0, 0)
+    if "?" not in content.split("\n", 1)[0]:
+        return None  # most items are answers' bullets: no inline parse for them
     if _BOLD_CANDIDATE.match(content):
         node = _bold_node(start, content, lines, env)
     else:
@@ -498,7 +500,7 @@ def _visit(node: _Node, topic: str | None, state: _State) -> None:
             _mark(state, node.start, node.end, "heading")
     elif region and node.question_shaped:
         state.found.append((node, region, topic))
-    elif region and node.level < BOLD_LEVEL and len(region[2].split()) >= INTRO_ANSWER_WORDS:
+    elif region and 1 < node.level < BOLD_LEVEL and len(region[2].split()) >= INTRO_ANSWER_WORDS:
         state.found.append((node, region, topic))  # "## Durée de la période d'essai", answered, then sub-questions
     else:
         _mark(state, node.start, node.end, "topic")
