@@ -750,3 +750,19 @@ def test_a_question_continued_under_the_same_pseudo_is_one_question() -> None:
     )
     assert shape(doc) == [([(2, "Sandrine")], (4, 4))]
     assert doc.threads[0].questions[0].text == "Bonjour, je voudrais savoir si le CDD senior existe toujours ?"
+
+
+def test_plain_text_faq_without_speakers() -> None:
+    doc = parse_lines(
+        "FAQ : rechercher un emploi quand on est cadre\n\n"
+        "Combien de temps dure une recherche d'emploi ?\n"
+        "En moyenne six mois. Pourquoi ? Le marché des cadres est plus lent.\n\n"
+        "Faut-il accepter un poste moins bien payé ?\n\n"
+        "Tout dépend de votre situation.\nUn poste moins payé peut être un tremplin.\n\n"
+        "Et à temps partiel ?\nC'est possible en fin de carrière."
+    )
+    assert [(q.line, len(t.questions), t.answer.start_line, t.answer.end_line) for t in doc.threads for q in t.questions[:1]] == [
+        (3, 1, 4, 4), (6, 1, 8, 9), (11, 1, 12, 12)
+    ]
+    assert doc.threads[0].questions[0].text == "Combien de temps dure une recherche d'emploi ?"
+    assert skipped_kinds(doc) == {1: "preamble"}

@@ -1093,6 +1093,8 @@ def parse_chat(lines: list[str], source: str) -> Document:
     for msg in msgs:
         _classify(msg, experts, moderators, prefixed_expert, expert_name, expert_words)
     opened, skipped = _assemble(msgs, expert_words)
+    if not opened and not any(ln.head for ln in analysed):
+        opened, skipped = _plain_qa(lines)  # no speaker anywhere: a plain-text FAQ?
     threads = tuple(_to_thread(source, i, t, expert_name) for i, t in enumerate(opened))
     return Document(
         source=source,
@@ -1102,6 +1104,32 @@ def parse_chat(lines: list[str], source: str) -> Document:
         title=_title(analysed[0] if analysed else None),
         expert=expert_name,
     )
+
+
+def _plain_qa(lines: list[str]) -> tuple[list[_Open], list[Skipped]]:
+    """A text with no speaker at all, read as a plain FAQ: a line that opens a block and ends
+    with "?" is a question, the lines below it are its answer, up to the next such line.
+    Questions in a row share the answer that follows them, as in a chat."""
+    opened: list[_Open] = []
+    skipped: list[Skipped] = []
+    cur: _Open | None = None
+    block_start = True
+    for no, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text:
+            block_start = True
+            continue
+        if block_start and text.endswith("?") and len(text) <= 300:
+            if cur is None or cur.answer:
+                cur = _Open()
+                opened.append(cur)
+            cur.questions.append(_Msg([no], [text], None, False, qtext=text))
+        elif cur is None:
+            skipped.append(Skipped(no, "preamble"))
+        else:
+            cur.answer.append(_Msg([no], [text], None, False))
+        block_start = False
+    return opened, skipped
 
 
 def _most_frequent_expert(lines: list[_Line], experts: set[str]) -> str | None:
