@@ -766,3 +766,31 @@ def test_plain_text_faq_without_speakers() -> None:
     ]
     assert doc.threads[0].questions[0].text == "Combien de temps dure une recherche d'emploi ?"
     assert skipped_kinds(doc) == {1: "preamble"}
+
+
+def test_answers_addressed_by_name_go_to_their_question() -> None:
+    doc = parse_lines(
+        APEC_HEAD + "Karim B. : Me reconvertir dans la formation après la banque, est-ce réaliste ?\n"
+        "marie.l@orange.fr : Puis-je utiliser mon CPF pour une formation longue ?\n"
+        "Marie, oui, le CPF peut financer une formation longue.\n"
+        "Olivier : Quels réseaux activer quand on n'a jamais fait de réseau ?\n"
+        "Karim, pour revenir à votre question : c'est tout à fait réaliste.\n"
+        "La banque est un secteur qui forme beaucoup.\n"
+        "Olivier, vous avez plus de réseau que vous ne le pensez.\n"
+        "Marc D. : L'intérim cadre, ça existe ?\n"
+        "jpdupont : un intérimaire cadre a-t-il droit à la prime de fin de mission ?\n"
+        "Marc, oui, il existe bel et bien.\n"
+        "Et pour votre question jpdupont : oui, 10 % de la rémunération.\n"
+        "Léa : Et en portage ?\n"
+        "Sophie : Et pour un CDD ?\n"
+        "Léa, en portage, la société vous salarie.\n"
+        "Pour un CDD, la prime de précarité s'applique."
+    )
+    assert shape(doc) == [
+        ([(2, "Karim B.")], (6, 7)),
+        ([(3, "marie.l@orange.fr")], (4, 4)),
+        ([(5, "Olivier")], (8, 8)),
+        ([(9, "Marc D.")], (11, 11)),
+        ([(10, "jpdupont")], (12, 12)),
+        ([(13, "Léa"), (14, "Sophie")], (15, 16)),  # Sophie never named: she shares the answer
+    ]

@@ -1003,6 +1003,12 @@ def _assemble(msgs: list[_Msg], expert_words: set[str]) -> tuple[list[_Open], li
             skip_said(t.answer.pop(0))  # "… Laurent y répond juste après." before the answer
         threads.append(t)
 
+    # The expert may answer by name, out of order: "Marie, oui, le CPF…" when Karim and Marie
+    # asked in a row, then "Karim, pour revenir à votre question…" later. Questions whose asker
+    # was passed over wait in ``waiting``; ``target`` is the thread the answer lines go to.
+    waiting: list[tuple[_Open, _Open]] = []  # (passed-over questions, the thread they came from)
+    late: list[_Open] = []  # waiting threads that got their answer, closed with the current one
+    target: _Open | None = None
     for m in msgs:
         if m.cat == "question":
             if _is_reply(m, cur):
@@ -1011,14 +1017,32 @@ def _assemble(msgs: list[_Msg], expert_words: set[str]) -> tuple[list[_Open], li
             if cur is not None and cur.answer:
                 close(cur)
                 cur = None
+            for t in late:
+                close(t)
+            late = []
             if cur is None:
                 cur = _Open()
             cur.questions.append(m)
+            target = cur
         elif m.cat == "answer":
             if cur is None:
                 skip(m, _preamble_kind(m))
-            else:
-                cur.answer.append(m)
+                continue
+            who = _addressee(m.text)
+            head = set(_words(_fold(m.text))[:8])
+            earlier = next((w for w in waiting if _askers(w[0]) & ({who} | head) - _askers(cur)), None)
+            if earlier is not None:  # "Karim, pour revenir à…", "Et pour votre question jpdupont : …"
+                waiting.remove(earlier)
+                late.append(earlier[0])
+                target = earlier[0]
+            elif who is not None and who in _askers(cur) and not cur.answer and len(_askers(cur)) > 1:
+                others = [q for q in cur.questions if _asker(q) != who]
+                cur.questions = [q for q in cur.questions if _asker(q) == who]
+                waiting.append((_Open(questions=others), cur))
+                target = cur
+            elif who is not None and who in _askers(cur):
+                target = cur
+            (target or cur).answer.append(m)
         else:
             if cur is None:
                 skip(m, _preamble_kind(m))
@@ -1026,8 +1050,28 @@ def _assemble(msgs: list[_Msg], expert_words: set[str]) -> tuple[list[_Open], li
                 if cur.answer and m.role == "participant":
                     cur.social_since = True
                 skip(m, m.kind)
-    close(cur)
+    for t in [cur, *late]:
+        close(t)
+    for t, origin in waiting:  # never answered by name: they share the answer, as before
+        origin.questions = sorted(origin.questions + t.questions, key=lambda q: q.lines[0])
+    threads.sort(key=lambda t: t.questions[0].lines[0])
     return threads, skipped
+
+
+def _asker(q: _Msg) -> str | None:
+    """The first name a question's asker goes by: "Karim B." -> "karim", "marie.l@x.fr" -> "marie"."""
+    words = re.findall(r"[a-z]{3,}", _fold(q.speaker or ""))
+    return words[0] if words else None
+
+
+def _askers(t: _Open) -> set[str]:
+    return {a for a in map(_asker, t.questions) if a}
+
+
+def _addressee(text: str) -> str | None:
+    """Who an answer opens by addressing: "Karim, pour revenir à…", "@marie : oui"."""
+    m = re.match(r"^\W{0,2}@?([^\W\d_][\w'-]{2,})\s*[,:]", _fold(text))
+    return m.group(1) if m else None
 
 
 # --------------------------------------------------------------------------- document
