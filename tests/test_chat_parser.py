@@ -794,3 +794,18 @@ def test_answers_addressed_by_name_go_to_their_question() -> None:
         ([(10, "jpdupont")], (12, 12)),
         ([(13, "Léa"), (14, "Sophie")], (15, 16)),  # Sophie never named: she shares the answer
     ]
+
+
+def test_thanks_then_the_moderators_closing_question() -> None:
+    doc = parse_lines(
+        "Voici la retranscription du Chat Conseil Apec réservé aux cadres de plus de 50 ans, animé mardi.\n"
+        "Bonjour à tous, nous avons le plaisir d'accueillir Patrick Duval, consultant Apec.\n"
+        "Bernard57 : Comment valoriser le tutorat ?\n"
+        "Présentez-le comme une compétence.\n"
+        "Bernard57 : Merci Patrick pour vos conseils\n"
+        "Merci Patrick, un dernier conseil pour nos participants ?\n"
+        "Ne restez pas seul."
+    )
+    assert doc.title == "Chat Conseil Apec : cadres de plus de 50 ans"
+    assert shape(doc) == [([(3, "Bernard57")], (4, 4)), ([(6, None)], (7, 7))]
+    assert skipped_kinds(doc)[5] == "thanks"

@@ -107,3 +107,14 @@ def test_ask_and_eval_contracts(real_index, monkeypatch, tmp_path):
 def test_ask_with_a_missing_index_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["ask", "cv", "--index", str(tmp_path / "none")])
     assert result.exit_code == 4 and "chatkb build" in result.output and "Traceback" not in result.output
+
+
+def test_readable_ask_shows_plain_answers(real_index):
+    """A FAQ answer prints without its Markdown markers, a line never starts with French
+    punctuation cut from its word, and a declined result does not say "éloigné" twice."""
+    runner = CliRunner()
+    out = runner.invoke(cli, ["ask", "faut il une photo sur le cv", "--index", str(real_index), "-k", "2"]).output
+    assert "ni obligatoire ni interdite" in out and "**" not in out
+    assert not any(line.lstrip().startswith((":", "?", ";", "!")) for line in out.splitlines())
+    out = runner.invoke(cli, ["ask", "recette de la tarte aux pommes", "--index", str(real_index), "-k", "2"]).output
+    assert out.startswith("Aucune réponse suffisamment proche") and "Éloigné" in out and "— éloigné" not in out

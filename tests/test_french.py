@@ -144,3 +144,13 @@ def test_confidence_does_not_depend_on_k(real_kb):
         assert one.hits[0].thread.id == five.hits[0].thread.id
         assert one.hits[0].confidence == pytest.approx(five.hits[0].confidence)
         assert one.answered == five.answered
+
+
+def test_a_second_thread_on_the_question_is_not_shown_as_far(real_kb):
+    """Each returned thread gets its own soft coverage: the thread on following up an application
+    is close to "candidature spontanée et relance" too (it was shown at 0% with the plain coverage
+    alone), while an unrelated third one stays far."""
+    hits = real_kb.search("candidature spontanee et relance", k=3).hits
+    assert "spontanée" in hits[0].thread.questions[0].text and "Relancer" in hits[1].thread.questions[0].text
+    assert hits[1].confidence >= 0.5 and hits[2].confidence < 0.28
+    assert hits[1].features[SOFT_COVERAGE] > hits[1].features[COVERAGE]

@@ -211,6 +211,7 @@ _PLACEHOLDER = re.compile(
 _HOW_ARE_YOU = re.compile(
     r"^\W*(?:bonjour|bonsoir|salut|hello|coucou)\b[^?]{0,40}?\b(?:vous allez bien|comment allez[- ]vous|ca va|comment ca va)\W*$"
 )
+_THANKS_FOR = re.compile(r"\bpour (?:vos|ces|tous ces|toutes ces|les|tes|ses) (?:precieux )?(?:conseils|reponses|explications|precisions|eclairages)\b")
 _PHONE = re.compile(r"(?:\+\d{1,3}[ .-]?\d{1,4}|0\d)(?:[ .-]?\d{2,4}){3,5}")
 _SOCIAL_REPLY = re.compile(r"^\W*(?:avec plaisir|de rien|je vous en prie|merci a vous|c'est moi qui)\b")
 _NAME = r"(?P<name>[A-ZÀ-ÖØ-Þ][\w'’.-]*(?:\s+(?:(?:de|du|des|d'|van|von|le|la)\s+)?[A-ZÀ-ÖØ-Þ][\w'’.-]*){0,3})"
@@ -225,7 +226,7 @@ _TITLE = re.compile(
     r"(?i:(?:re)?transcription|compte[- ]rendu|verbatim|r[ée]sum[ée])\s+(?i:int[ée]grale?\s+)?"
     r"(?i:du|de la|de l['’]|des|de|d['’])\s*(?P<event>.+?)"
     r"(?:\s+(?i:que|qu['’]|qui|ayant|organis\w+|anim\w+|du|de ce|tenu)\b.*?)?"
-    r"\s+(?i:sur|consacr[ée]e?s? (?:à|aux?)|autour d[eu]s?|à propos d[eu]s?|au sujet d[eu]s?)\s+"
+    r"\s+(?i:sur|consacr[ée]e?s? (?:à|aux?)|r[ée]serv[ée]e?s? (?:à|aux?)|autour d[eu]s?|à propos d[eu]s?|au sujet d[eu]s?)\s+"
     r"(?P<topic>.+?)\s*[.!…]*$"
 )
 
@@ -486,6 +487,8 @@ def _social_kind(text: str) -> str | None:
         return "chitchat"  # emoticons, punctuation
     if _HOW_ARE_YOU.match(folded):
         return "greeting"
+    if "?" not in text and _THANKS.match(folded) and _THANKS_FOR.search(folded) and len(folded.split()) <= 15:
+        return "thanks"  # "Merci Patrick pour vos conseils" ("vos conseils" is no request here)
     if _is_questionlike(text):
         return None
     words = _words(folded)
@@ -844,7 +847,8 @@ def _build_messages(lines: list[_Line], prefixed_expert: bool, ts_mode: bool) ->
                 and cur.parts[-1].rstrip().endswith(":") and bool(_BULLET.match(ln.text)))
             or (cur.prefix is not None and cur.prefix.kind in ("q", "relay", "name") and adjacent
                 and len(cur.lines) == 1 and "?" not in cur.text and ln.text.rstrip().endswith("?")
-                and len(ln.text.split()) <= 25)
+                and len(ln.text.split()) <= 25
+                and _social_kind(cur.text) is None)  # not "Merci beaucoup !" + "Merci X, le mot de la fin ?"
         )
         if absorbs and cur is not None:
             cur.lines.append(ln.no)

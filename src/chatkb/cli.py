@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import sys
 import textwrap
@@ -167,6 +168,11 @@ def ask(question: str | None, index_dir: str, model: str | None, k: int, as_json
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False) if as_json else render_result(result) + "\n")
 
 
+def _keep_with_word(text: str) -> str:
+    """French spacing made non-breaking, so that a line never starts with ":" or "?"."""
+    return re.sub(r"« ", "«\u00a0", re.sub(r" ([:;!?»])", "\u00a0\\1", text))
+
+
 def render_result(result) -> str:
     out = []
     if not result.answered:
@@ -176,13 +182,19 @@ def render_result(result) -> str:
     for n, hit in enumerate(result.hits, 1):
         t = hit.thread
         out.append("")
-        out.append(f"{n}. {confidence_label(hit.confidence)} ({hit.confidence:.0%})" + ("" if result.answered else " — éloigné"))
+        label = confidence_label(hit.confidence)
+        out.append(f"{n}. {label} ({hit.confidence:.0%})" + ("" if result.answered or label == "Éloigné" else " — éloigné"))
         for q in t.questions:
             out.append(f"   Question{(' de ' + q.speaker) if q.speaker else ''} : {_short(q.text, 200)}")
         if t.answer:
             who = t.answer.speaker or hit.source.expert or "l'expert"
             out.append(f"   Réponse de {who} :")
-            out.extend(textwrap.indent(textwrap.fill(p, 96), "     ") for p in t.answer.text.split("\n") if p.strip())
+            text = t.answer.text
+            if hit.source.format == "markdown":
+                from .page import markdown_to_plain
+
+                text = markdown_to_plain(text)  # no "**" in a terminal
+            out.extend(textwrap.indent(textwrap.fill(_keep_with_word(p), 96, break_on_hyphens=False), "     ") for p in text.split("\n") if p.strip())
         src = hit.source.title or hit.source.path
         out.append(f"   Source : {src} ({hit.source.path}, l.{t.start_line}–{t.end_line})")
     return "\n".join(out)

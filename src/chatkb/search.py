@@ -281,12 +281,10 @@ class KnowledgeBase:
         best_other = np.where(np.arange(len(scores)) == ranked[0], scores[ranked[1]] if len(ranked) > 1 else 0.0, scores[ranked[0]])
         coverage, found = self._coverage(state, terms, cand[order])
         threads = [data.threads[int(cand[i])] for i in order]
-        # the first thread's soft coverage (what declining depends on); the others' confidences
-        # take their plain coverage instead, and are capped by the first's anyway: a query
-        # reads the words of one thread, not k (at 100k threads, ~3 ms less)
-        soft = np.array(coverage, dtype=np.float32)
-        if threads:
-            soft[0] = self._soft_coverage(state, terms, threads[0], found[:, 0], float(coverage[0]))
+        # soft coverage of every returned thread (the first decides declining; the others' must be
+        # shown too: with their plain coverage a related thread read "Éloigné (1%)")
+        qvecs = self._query_word_vectors(state, terms, found)
+        soft = np.array([self._soft_coverage(state, terms, t, found[:, r], float(coverage[r]), qvecs) for r, t in enumerate(threads)], dtype=np.float32)
         hits = []
         ceiling = 1.0  # a thread is never shown as more likely than one ranked above it
         for rank, i in enumerate(order):
@@ -321,13 +319,26 @@ class KnowledgeBase:
         weights = np.array([w for w, _ in terms.groups])
         return weights @ found / total, found
 
-    def _soft_coverage(self, state: dict, terms, thread: Thread, found: np.ndarray, coverage: float) -> float:
+    def _query_word_vectors(self, state: dict, terms, found: np.ndarray) -> dict[int, np.ndarray]:
+        """The French vector of each query word that some returned thread lacks (by group):
+        from ``words-fr.npy``, or encoded now, in one call, for words the corpus never uses."""
+        data: IndexData = state["data"]
+        rows = state["word_row"]
+        missing = [g for g in range(len(terms.groups)) if not found[g].all()] if found.size else []
+        out = {g: np.asarray(data.word_vectors[rows[terms.words[g]]], dtype=np.float32) for g in missing if terms.words[g] in rows}
+        unknown = [g for g in missing if g not in out]
+        if unknown:
+            for g, v in zip(unknown, self._french.encode_passages([terms.words[g] for g in unknown], threads=1)):
+                out[g] = np.asarray(v, dtype=np.float32)
+        return out
+
+    def _soft_coverage(self, state: dict, terms, thread: Thread, found: np.ndarray, coverage: float, qvecs: dict[int, np.ndarray]) -> float:
         """Like ``coverage``, but a query word the thread does not contain (``found`` is false)
         counts for the French encoder's best cosine between it and the thread's words (0 to 1):
         "visage" is partly covered by a thread on photos, "crous" by none.
 
-        Word vectors come from the index (``words-fr.npy``); the query words the corpus never
-        uses are encoded now, in one call. A thread's word rows are kept once computed.
+        ``qvecs`` holds the query words' vectors (:meth:`_query_word_vectors`); the thread's
+        word rows are kept once computed.
         """
         data: IndexData = state["data"]
         total = sum(w for w, _ in terms.groups)
@@ -344,15 +355,8 @@ class KnowledgeBase:
         if not len(tw):
             return coverage
         missing = np.flatnonzero(~found)
-        qwords = [terms.words[g] for g in missing]
-        qvecs = np.zeros((len(qwords), data.word_vectors.shape[1]), dtype=np.float32)
-        known = [i for i, w in enumerate(qwords) if w in rows]
-        if known:
-            qvecs[known] = data.word_vectors[[rows[qwords[i]] for i in known]]
-        unknown = [i for i, w in enumerate(qwords) if w not in rows]
-        if unknown:
-            qvecs[unknown] = self._french.encode_passages([qwords[i] for i in unknown], threads=1)
-        best = np.clip((qvecs @ np.asarray(data.word_vectors[tw], dtype=np.float32).T).max(axis=1), 0.0, 1.0)
+        q = np.stack([qvecs[int(g)] for g in missing])
+        best = np.clip((q @ np.asarray(data.word_vectors[tw], dtype=np.float32).T).max(axis=1), 0.0, 1.0)
         weights = np.array([w for w, _ in terms.groups], dtype=np.float32)
         return float(coverage + weights[missing] @ best / total)
 
