@@ -809,3 +809,18 @@ def test_thanks_then_the_moderators_closing_question() -> None:
     assert doc.title == "Chat Conseil Apec : cadres de plus de 50 ans"
     assert shape(doc) == [([(3, "Bernard57")], (4, 4)), ([(6, None)], (7, 7))]
     assert skipped_kinds(doc)[5] == "thanks"
+
+
+def test_pseudos_that_describe_or_end_with_an_initial_and_job_titles_ask() -> None:
+    doc = parse_lines(
+        "Bonjour à toutes et à tous, nous avons le plaisir d'accueillir Nathalie Perrin, consultante Apec.\n"
+        "Cadre sup : Est-ce que je dois accepter une promotion sans augmentation ?\n"
+        "Non, c'est le moment de négocier.\n"
+        "Côté employeur : la promotion se prépare aussi.\n"
+        "Karine L : Comment négocier une augmentation quand l'entreprise va mal ?\n"
+        "Demandez plutôt des éléments non salariaux.\n"
+        "Paul (RH) : Faut-il afficher le salaire dans nos annonces ?\n"
+        "Oui, je vous le recommande."
+    )
+    assert shape(doc) == [([(2, "Cadre sup")], (3, 4)), ([(5, "Karine L")], (6, 6)), ([(7, "Paul")], (8, 8))]
+    assert doc.expert == "Nathalie Perrin" and doc.threads[2].answer.speaker == "Nathalie Perrin"

@@ -85,7 +85,7 @@ _LABEL_NOUNS = frozenset(
     source sources lien liens site resultat idee cle vigilance recommandation strategie
     priorite point theme sujet date lieu heure horaire duree titre format contexte probleme
     constat enjeu bilan synthese verdict pourquoi comment cas mise article top partie phase
-    piste niveau semaine jour mois annee chapitre section annexe scenario numero
+    piste niveau semaine jour mois annee chapitre section annexe scenario numero cote
     """.split()
 )
 _ORDINAL = re.compile(
@@ -100,6 +100,8 @@ _EXPERT_ROLE = re.compile(
     r"|specialiste\w*|psycholog\w*|recrut\w*|drh|rh|avocat\w*|juriste|format(?:eur|rice)\w*"
     r"|charge\w* (?:de|d')\s?\w+.*|responsable\w*.*|direct(?:eur|rice)\w*.*|chasseu\w*.*)$"
 )
+# Roles that say "the guest of this chat" (others are jobs participants may have too).
+_GUEST_ROLE = re.compile(r"^(?:(?:l'|le|la)\s*)?(?:expert\w*|consultant\w*|conseill\w*|coach\w*|intervenant\w*|invite\w*|specialiste\w*)\b")
 _ORG_ROLE = re.compile(r"^(?:apec|pole emploi|france travail|cabinet .*|[A-Z]{2,6})$")
 _QMARK = re.compile(r"^(?:q|question)\s*(?:n\s*°?\s*)?\d*\s*\.?$")
 _RMARK = re.compile(r"^(?:r|rep|reponse)\s*\d*\s*\.?$")
@@ -368,12 +370,14 @@ def _shape_score(name: str) -> int:
     if len(tokens) >= 2:
         rest = ftoks[1:]
         caps = [t[:1].isupper() or t.lower() in _NAME_PARTICLES for t in tokens[1:]]
-        if any(t in _FUNCTION_WORDS and t not in _NAME_PARTICLES for t in rest):
+        initial = [bool(re.fullmatch(r"[A-ZÀ-Þ]\.?", t)) for t in tokens[1:]]  # "Karine L", not "l'"
+        if any(t in _FUNCTION_WORDS and t not in _NAME_PARTICLES and not i for t, i in zip(rest, initial)):
             score -= 4  # "Bon à savoir", "Point de vue"
         elif all(caps) and tokens[0][:1].isupper():
             score += 3  # Stéphane Barsacq
         elif tokens[0][:1].isupper():
-            score -= 4  # "Premier réflexe", "Point important"
+            # "Important maintenant", or a pseudo that describes ("Cadre sup"): a question tips it
+            score -= 2
         else:
             score += 1
     return score
@@ -617,7 +621,8 @@ def _decide_speakers(lines: list[_Line], expert_key: str | None, ts_mode: bool) 
         if _same_person(pfx.key, expert_key):
             s += 6
         base[ln.no] = s
-    strong = {ln.prefix.key for ln in names if base[ln.no] >= 2 and ln.prefix is not None}
+    # who speaks like a participant somewhere (a question or a greeting): their other lines too
+    strong = {ln.prefix.key for ln in names if ln.prefix is not None and (base[ln.no] >= 2 or (base[ln.no] >= 0 and ln.cue))}
     uses = Counter(ln.prefix.key for ln in names if ln.prefix is not None)
     for ln in names:
         pfx = ln.prefix
@@ -645,6 +650,18 @@ def _decide_speakers(lines: list[_Line], expert_key: str | None, ts_mode: bool) 
 
 
 # --------------------------------------------------------------------------- pass 3: expert, layout, second look
+
+
+def _participants_with_job_titles(lines: list[_Line], expert_key: str) -> None:
+    """When the chat names its expert, "Paul (RH) :" or "Nadia (recruteuse) :" is a participant
+    saying what they do, not another expert: only "consultant", "expert"… roles say that."""
+    for ln in lines:
+        pfx = ln.prefix
+        if (
+            pfx is not None and pfx.kind == "expert" and pfx.name and pfx.role
+            and not _same_person(pfx.key, expert_key) and not _GUEST_ROLE.match(_fold(pfx.role))
+        ):
+            ln.prefix = _Prefix("name", pfx.name, pfx.key, shape=_shape_score(pfx.name) + 1, role=pfx.role)
 
 
 def _find_experts(lines: list[_Line], expert_key: str | None) -> tuple[set[str], set[str]]:
@@ -1130,6 +1147,8 @@ def parse_chat(lines: list[str], source: str) -> Document:
     ts_mode = _is_timestamped(analysed)
     intro_name = _intro_expert(analysed)
     intro_key = _key(intro_name) if intro_name else None
+    if intro_key:
+        _participants_with_job_titles(analysed, intro_key)
     _decide_speakers(analysed, intro_key, ts_mode)
     experts, moderators = _find_experts(analysed, intro_key)
     prefixed_expert = _expert_is_prefixed(analysed, experts, moderators, ts_mode)
