@@ -676,7 +676,7 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     from . import __version__  # noqa: F401 - the manifest's versions come from index._versions
     from .analyzer import ANALYZER_VERSION
     from .dense import build_dense, dense_info, index_kind, save_dense
-    from .index import FORMAT_VERSION, _versions
+    from .index import ANALYSIS_DIR, FORMAT_VERSION, _versions
     from .lexical import LexicalIndex, select_rows
     from .records import Answer, Question, content_hash, thread_id
     from .store import record_lines, write_threads
@@ -736,6 +736,19 @@ def write_generation(index_dir: Path, pool: Pool, model: CorpusModel, n_threads:
     del ids
     tf = np.concatenate(tfs)
     del tfs
+    # analysis/: each unit's words, as build_index keeps them (the soft coverage reads a thread's
+    # words there); the pool counts stems, so each stem stands for one of its word forms
+    from .analyzer import stem as stem_words
+
+    first_form: dict[str, int] = {}
+    for i, st in enumerate(stem_words(pool.forms)):
+        first_form.setdefault(st, i)
+    form_of_stem = np.array([first_form.get(st, 0) for st in pool.stem_vocab], dtype=np.int32)
+    (tmp / ANALYSIS_DIR).mkdir()
+    (tmp / ANALYSIS_DIR / "words.json").write_text(json.dumps(pool.forms, ensure_ascii=False), encoding="utf-8")
+    np.save(tmp / ANALYSIS_DIR / "indptr.npy", doc_indptr, allow_pickle=False)
+    np.save(tmp / ANALYSIS_DIR / "ids.npy", form_of_stem[tok - 1], allow_pickle=False)
+    np.save(tmp / ANALYSIS_DIR / "tf.npy", tf, allow_pickle=False)
     vocab = {"": 0} | {s: i + 1 for i, s in enumerate(pool.stem_vocab)}
     lexical = LexicalIndex.from_counts(doc_indptr, tok, tf, vocab)
     lexical.save(tmp / "bm25")

@@ -122,6 +122,8 @@ class IndexData:
     french_vectors: np.ndarray  # (units it reads, 512) float16, the French encoder's (chatkb.french) ...
     french_rows: np.ndarray  # ... unit → its row there, -1 for the units it does not read
     word_vectors: np.ndarray  # (len(words), 512) float16: the French encoder's vector of each word
+    unit_word_ptr: np.ndarray  # CSR over units: unit u's words are rows
+    unit_word_ids: np.ndarray  # unit_word_ids[unit_word_ptr[u]:unit_word_ptr[u+1]] of word_vectors
     lexical: object
     candidates: object  # BM25 over the units that propose threads (units.CANDIDATE_KINDS) ...
     candidate_units: np.ndarray  # ... whose document i is unit candidate_units[i]
@@ -927,6 +929,9 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         candidate_units = np.load(folder / "bm25-candidates" / "units.npy", allow_pickle=False).astype(np.int64)
         vocab_words = json.loads((folder / "words.json").read_text(encoding="utf-8"))
         word_vectors = np.load(folder / "words-fr.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        # each unit's word ids (rows of words-fr.npy): the soft coverage reads a thread's words here
+        unit_word_ptr = np.load(folder / ANALYSIS_DIR / "indptr.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        unit_word_ids = np.load(folder / ANALYSIS_DIR / "ids.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
         thread_doc = np.zeros(len(threads), dtype=np.int32)
         for d, meta in enumerate(documents.values()):
             first, n = int(meta["first_thread"]), int(meta["threads"])
@@ -951,6 +956,8 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         or dense.d != vectors.shape[1]
         or french_vectors.shape != (int((unit_french_rows >= 0).sum()), int((manifest.get("french") or {}).get("dimension", -1)))
         or word_vectors.shape != (len(vocab_words), french_vectors.shape[1])
+        or unit_word_ptr.shape != (n_units + 1,)
+        or (n_units and int(unit_word_ptr[-1]) != len(unit_word_ids))
     ):
         raise IndexCorruptError(f"{where} : tailles incohérentes entre les fichiers ; relancez « chatkb build ».")
     offsets = np.searchsorted(unit_thread, np.arange(len(threads) + 1)).astype(np.int64)
@@ -969,6 +976,8 @@ def open_index(index_dir: str | Path, *, verify: bool = True, mmap: bool = True)
         french_vectors=french_vectors,
         french_rows=unit_french_rows,
         word_vectors=word_vectors,
+        unit_word_ptr=unit_word_ptr,
+        unit_word_ids=unit_word_ids,
         lexical=lexical,
         candidates=candidates,
         candidate_units=candidate_units,

@@ -32,7 +32,6 @@ from .records import Thread
 from .units import THREAD
 
 MAX_QUERY_CHARS = 1000
-THREAD_WORDS_CACHE = 50_000  # threads whose word rows are kept (a few hundred bytes each)
 # Blanks, control and invisible format characters (and lone surrogates) before the first word.
 _LEADING_JUNK = re.compile("[\\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ud800-\udfff]*")
 # Terminal escape sequences (colours pasted from a terminal): dropped whole, not just their ESC.
@@ -162,8 +161,7 @@ class KnowledgeBase:
         is_thread = np.flatnonzero(data.unit_kind == THREAD)
         thread_unit[data.unit_thread[is_thread]] = is_thread
         word_row = {w: i for i, w in enumerate(data.words)}  # word form → its row in data.word_vectors
-        return {"data": data, "analyzer": analyzer, "sources": sources, "thread_unit": thread_unit, "word_row": word_row,
-                "thread_words": {}}  # thread id → its word rows (soft coverage), filled as threads are returned
+        return {"data": data, "analyzer": analyzer, "sources": sources, "thread_unit": thread_unit, "word_row": word_row}
 
     @property
     def data(self) -> IndexData:
@@ -284,7 +282,8 @@ class KnowledgeBase:
         # soft coverage of every returned thread (the first decides declining; the others' must be
         # shown too: with their plain coverage a related thread read "Éloigné (1%)")
         qvecs = self._query_word_vectors(state, terms, found)
-        soft = np.array([self._soft_coverage(state, terms, t, found[:, r], float(coverage[r]), qvecs) for r, t in enumerate(threads)], dtype=np.float32)
+        units = state["thread_unit"][cand[order]]
+        soft = np.array([self._soft_coverage(state, terms, t, int(units[r]), found[:, r], float(coverage[r]), qvecs) for r, t in enumerate(threads)], dtype=np.float32)
         hits = []
         ceiling = 1.0  # a thread is never shown as more likely than one ranked above it
         for rank, i in enumerate(order):
@@ -332,26 +331,25 @@ class KnowledgeBase:
                 out[g] = np.asarray(v, dtype=np.float32)
         return out
 
-    def _soft_coverage(self, state: dict, terms, thread: Thread, found: np.ndarray, coverage: float, qvecs: dict[int, np.ndarray]) -> float:
+    def _soft_coverage(self, state: dict, terms, thread: Thread, unit: int, found: np.ndarray, coverage: float, qvecs: dict[int, np.ndarray]) -> float:
         """Like ``coverage``, but a query word the thread does not contain (``found`` is false)
         counts for the French encoder's best cosine between it and the thread's words (0 to 1):
         "visage" is partly covered by a thread on photos, "crous" by none.
 
-        ``qvecs`` holds the query words' vectors (:meth:`_query_word_vectors`); the thread's
-        word rows are kept once computed.
+        ``qvecs`` holds the query words' vectors (:meth:`_query_word_vectors`). The thread's
+        words are those the build counted in its whole-thread unit ``unit`` (``analysis/``, rows
+        of ``words-fr.npy``); a thread with no answer has no such unit and is read now.
         """
         data: IndexData = state["data"]
         total = sum(w for w, _ in terms.groups)
         if total <= 0 or found.all():
             return coverage
-        rows, cache = state["word_row"], state["thread_words"]
-        tw = cache.get(thread.id)
-        if tw is None:
-            texts = [q.text for q in thread.questions] + ([thread.answer.text] if thread.answer else []) + ([thread.topic] if thread.topic else [])
+        if unit >= 0:
+            tw = np.asarray(data.unit_word_ids[int(data.unit_word_ptr[unit]) : int(data.unit_word_ptr[unit + 1])], dtype=np.int64)
+        else:
+            rows = state["word_row"]
+            texts = [q.text for q in thread.questions] + ([thread.topic] if thread.topic else [])
             tw = np.array(sorted({rows[w] for w in words(" ".join(texts)) if w in rows}), dtype=np.int64)
-            if len(cache) >= THREAD_WORDS_CACHE:
-                cache.clear()
-            cache[thread.id] = tw
         if not len(tw):
             return coverage
         missing = np.flatnonzero(~found)
