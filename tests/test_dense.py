@@ -1,6 +1,7 @@
 """The dense index returns exactly what brute force returns (oracle test)."""
 
 import numpy as np
+import pytest
 
 from chatkb.dense import build_dense, index_kind, load_dense, save_dense, search_dense
 
@@ -63,3 +64,15 @@ def test_ivf_beyond_threshold_recall_and_reload(tmp_path):
         recall.append(len(truth & set(ids)) / 10)
         np.testing.assert_allclose(scores, exact[ids], rtol=1e-5, atol=1e-5)  # re-ranked on the real vectors
     assert np.mean(recall) >= 0.95
+
+
+@pytest.mark.parametrize("min_bytes", [0, 1 << 40])
+def test_read_range_equals_slicing_through_pread_or_the_map(tmp_path, min_bytes):
+    from chatkb.dense import read_range
+
+    a = np.arange(100_000, dtype=np.int32) * 7
+    np.save(tmp_path / "a.npy", a)
+    m = np.load(tmp_path / "a.npy", mmap_mode="r")
+    for lo, hi in [(0, 1), (123, 4567), (99_990, 100_000), (5, 5)]:
+        got = read_range(m, lo, hi, min_bytes=min_bytes)
+        assert got.dtype == a.dtype and np.array_equal(got, a[lo:hi])

@@ -93,6 +93,25 @@ def read_rows(vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def read_range(array: np.ndarray, lo: int, hi: int, *, min_bytes: int = 64 << 20) -> np.ndarray:
+    """``array[lo:hi]`` of a 1-D ``.npy``, read like :func:`read_rows`: ``pread`` for a memory map
+    of ``min_bytes`` or more, so that random reads do not map a ~1 MB folio each (a thread's
+    words in ``analysis/ids.npy``: 4.15 GiB serving RSS at a million threads instead of 3.5)."""
+    filename = getattr(array, "filename", None)
+    if not (isinstance(array, np.memmap) and filename and array.nbytes >= min_bytes and array.ndim == 1
+            and hasattr(os, "preadv")) or hi <= lo:
+        return np.array(array[lo:hi])
+    fd = _fds.get(filename)
+    if fd is None:
+        fd = os.open(filename, os.O_RDONLY)
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        fd = _fds.setdefault(filename, fd)
+    out = np.empty(hi - lo, dtype=array.dtype)
+    os.preadv(fd, [memoryview(out).cast("B")], int(array.offset) + lo * array.dtype.itemsize)
+    return out
+
+
 _fds: dict[str, int] = {}
 
 

@@ -345,7 +345,10 @@ class KnowledgeBase:
         if total <= 0 or found.all():
             return coverage
         if unit >= 0:
-            tw = np.asarray(data.unit_word_ids[int(data.unit_word_ptr[unit]) : int(data.unit_word_ptr[unit + 1])], dtype=np.int64)
+            from .dense import read_range
+
+            lo, hi = read_range(data.unit_word_ptr, unit, unit + 2).tolist()
+            tw = read_range(data.unit_word_ids, lo, hi).astype(np.int64)
         else:
             rows = state["word_row"]
             texts = [q.text for q in thread.questions] + ([thread.topic] if thread.topic else [])
