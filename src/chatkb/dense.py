@@ -73,12 +73,7 @@ def read_rows(vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
     if not (isinstance(vectors, np.memmap) and filename and vectors.nbytes >= PREAD_MIN_BYTES and vectors.flags.c_contiguous
             and hasattr(os, "preadv")):
         return np.asarray(vectors[ids], dtype=np.float32)
-    fd = _fds.get(filename)
-    if fd is None:
-        fd = os.open(filename, os.O_RDONLY)
-        if hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-        fd = _fds.setdefault(filename, fd)
+    fd = _random_access_fd(filename)
     row = vectors.shape[1] * vectors.dtype.itemsize
     out = np.empty((len(ids), vectors.shape[1]), dtype=vectors.dtype)
     if len(ids) == 0:
@@ -101,18 +96,24 @@ def read_range(array: np.ndarray, lo: int, hi: int, *, min_bytes: int = 64 << 20
     if not (isinstance(array, np.memmap) and filename and array.nbytes >= min_bytes and array.ndim == 1
             and hasattr(os, "preadv")) or hi <= lo:
         return np.array(array[lo:hi])
-    fd = _fds.get(filename)
-    if fd is None:
-        fd = os.open(filename, os.O_RDONLY)
-        if hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-        fd = _fds.setdefault(filename, fd)
+    fd = _random_access_fd(filename)
     out = np.empty(hi - lo, dtype=array.dtype)
     os.preadv(fd, [memoryview(out).cast("B")], int(array.offset) + lo * array.dtype.itemsize)
     return out
 
 
 _fds: dict[str, int] = {}
+
+
+def _random_access_fd(filename: str) -> int:
+    """A descriptor on ``filename``, opened once, with ``POSIX_FADV_RANDOM`` (no readahead)."""
+    fd = _fds.get(filename)
+    if fd is None:
+        fd = os.open(filename, os.O_RDONLY)
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        fd = _fds.setdefault(filename, fd)
+    return fd
 
 
 class RefinedIndex:
