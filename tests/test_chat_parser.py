@@ -824,3 +824,15 @@ def test_pseudos_that_describe_or_end_with_an_initial_and_job_titles_ask() -> No
     )
     assert shape(doc) == [([(2, "Cadre sup")], (3, 4)), ([(5, "Karine L")], (6, 6)), ([(7, "Paul")], (8, 8))]
     assert doc.expert == "Nathalie Perrin" and doc.threads[2].answer.speaker == "Nathalie Perrin"
+
+
+def test_a_pending_question_passed_on_by_the_moderator_keeps_its_asker() -> None:
+    doc = parse_lines(
+        "Bonjour à toutes et à tous, nous avons le plaisir d'accueillir Nathalie Perrin, consultante Apec.\n"
+        "Karim : Quel pourcentage demander quand on change d'entreprise ?\n"
+        "Comptez en général 5 à 15 %.\n"
+        "Nathalie, une question de Sandrine est restée en suspens : les femmes doivent-elles négocier différemment ?\n"
+        "Non, les règles sont les mêmes."
+    )
+    assert shape(doc) == [([(2, "Karim")], (3, 3)), ([(4, "Sandrine")], (5, 5))]
+    assert doc.threads[1].questions[0].text == "les femmes doivent-elles négocier différemment ?"

@@ -119,6 +119,7 @@ _ASKS_PREFIX = re.compile(
     r"^(?P<name>[^\s].{0,30}?)\s+(?:nous\s+|vous\s+)?"
     r"(?:demande|aimerait savoir|voudrait savoir|souhaite savoir|s'interroge)$"
 )
+_PASSED_ON = re.compile(r"\bquestion (?:de |d'|d’)(?P<name>[A-ZÀ-Þ][\w.'’-]*(?: [A-ZÀ-Þ]\.?)?)\b[^:?]{0,60}:\s*(?P<q>\S.*\?)\s*$")
 _NEXT_QUESTION = re.compile(
     r"^(?:(?:une|la)\s+)?(?:autre|nouvelle|derniere|prochaine)\s+question$|^question\s+suivante$"
 )
@@ -921,6 +922,9 @@ def _classify(msg: _Msg, experts: set[str], moderators: set[str], prefixed_exper
                 msg.cat, msg.speaker, msg.qtext = "question", relayed[0], relayed[1]
             elif _addresses_expert(text, expert_words):
                 msg.cat, msg.speaker, msg.qtext = "question", None, text  # "Merci X, le mot de la fin ?"
+                passed_on = _PASSED_ON.search(text)  # "Nathalie, une question de Sandrine est restée en suspens : …"
+                if passed_on:
+                    msg.speaker, msg.qtext = passed_on.group("name"), passed_on.group("q")
         return
     # moderator, or an unprefixed line in a prefixed layout
     relayed = _relayed(text)
