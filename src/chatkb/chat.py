@@ -149,7 +149,7 @@ _REQUEST = re.compile(
     r"|n'arrive pas|ne sais pas|ne trouve pas)|j'(?:aimerais|hesite|ai une question|ai besoin"
     r"|ai deux questions|ai plusieurs questions|aurais)|est-ce|pouvez-vous|pourriez-vous|auriez-vous"
     r"|que pensez-vous|qu'en pensez|savoir (?:si|comment|quel|quand|ou|pourquoi|combien)|connaitre"
-    r"|des conseils|un conseil|vos conseils|votre avis|que faire)\b"
+    r"|(?<!pour )(?:des conseils|un conseil|vos conseils|votre avis)|que faire)\b"  # not "merci pour vos conseils"
 )
 _FIRST_PERSON = re.compile(r"^(?:(?:bonjour|bonsoir|salut|hello)\W+)?(?:je|j'|moi|me|nous|mon|ma|mes)\b")
 _QUESTION_WORD = re.compile(r"\b(?:comment faire|que faire|quels?|quelles?|pourquoi|combien|est-ce|faut-il|peut-on)\b")
@@ -201,8 +201,9 @@ _SYSTEM = re.compile(  # applied to lowercased text (accents kept)
     r"|s'est (?:connect|déconnect)|has (?:joined|left)\b)"
 )
 # What moderators say: welcome, start and end of the chat, the guest's introduction.
+_WELCOME = re.compile(r"accueill|bienvenue|recevons")  # the moderator introducing the guest
 _EVENT = re.compile(
-    r"accueill|bienvenue|recevons|va (?:commencer|debuter|demarrer)|pos(?:er|ez) vos questions"
+    _WELCOME.pattern + r"|va (?:commencer|debuter|demarrer)|pos(?:er|ez) vos questions"
     r"|il (?:nous )?reste \d|est (?:maintenant )?termine|\ba (?:toutes )?vos questions"
 )
 # What chat tools write in place of a message: "<Médias omis>", "Ce message a été supprimé".
@@ -214,7 +215,6 @@ _PLACEHOLDER = re.compile(
 _HOW_ARE_YOU = re.compile(
     r"^\W*(?:bonjour|bonsoir|salut|hello|coucou)\b[^?]{0,40}?\b(?:vous allez bien|comment allez[- ]vous|ca va|comment ca va)\W*$"
 )
-_THANKS_FOR = re.compile(r"\bpour (?:vos|ces|tous ces|toutes ces|les|tes|ses) (?:precieux )?(?:conseils|reponses|explications|precisions|eclairages)\b")
 _PHONE = re.compile(r"(?:\+\d{1,3}[ .-]?\d{1,4}|0\d)(?:[ .-]?\d{2,4}){3,5}")
 _SOCIAL_REPLY = re.compile(r"^\W*(?:avec plaisir|de rien|je vous en prie|merci a vous|c'est moi qui)\b")
 _NAME = r"(?P<name>[A-ZÀ-ÖØ-Þ][\w'’.-]*(?:\s+(?:(?:de|du|des|d'|van|von|le|la)\s+)?[A-ZÀ-ÖØ-Þ][\w'’.-]*){0,3})"
@@ -492,8 +492,6 @@ def _social_kind(text: str) -> str | None:
         return "chitchat"  # emoticons, punctuation
     if _HOW_ARE_YOU.match(folded):
         return "greeting"
-    if "?" not in text and _THANKS.match(folded) and _THANKS_FOR.search(folded) and len(folded.split()) <= 15:
-        return "thanks"  # "Merci Patrick pour vos conseils" ("vos conseils" is no request here)
     if _is_questionlike(text):
         return None
     words = _words(folded)
@@ -981,7 +979,7 @@ def _preamble_kind(msg: _Msg) -> str:
     if msg.role == "moderator":
         return "moderator"
     folded = _fold(msg.text)
-    if msg.role == "expert" and _GREETING.match(folded) and not re.search(r"accueill|bienvenue|recevons", folded):
+    if msg.role == "expert" and _GREETING.match(folded) and not _WELCOME.search(folded):
         return "expert_greeting"  # "Bonjour à tous, je suis ravi de répondre à vos questions"
     if _EVENT.search(folded):
         return "moderator"

@@ -160,7 +160,7 @@ def parse_markdown(text: str, source: str) -> Document:
     """
     if text.startswith("\ufeff"):
         text = text[1:]
-    text = _strip_html(_NEWLINES.sub("\n", text))
+    text = _clean_source(_NEWLINES.sub("\n", text))
     lines = text.split("\n")
     meta, fm_end = _front_matter(lines)
     if fm_end:  # blank the front matter out, keeping the line numbers
@@ -193,7 +193,7 @@ def parse_markdown(text: str, source: str) -> Document:
     )
 
 
-def _strip_html(text: str) -> str:
+def _clean_source(text: str) -> str:
     """What exports leave around FAQs, line numbers kept: pandoc's bookmarks and escaped
     numbers go, ``***Question ?***`` is read as bold; HTML comments go (they are notes for the authors, not
     answers), and ``<details><summary>Question ?</summary> answer </details>`` (GitHub style)
@@ -281,12 +281,12 @@ def _item_node(tok: Token, content: str, lines: list[str], env: dict) -> _Node |
     """A list item that asks a question and answers it below, indented: ``- **Question ?**``
     or ``- Question ?`` (Notion's toggles). An item with no answer is a list, not a FAQ."""
     start, end = tok.map or (0, 0)
-    if "?" not in content.split("\n", 1)[0]:
+    first = content.split("\n", 1)[0]
+    if "?" not in first:
         return None  # most items are answers' bullets: no inline parse for them
     if _BOLD_CANDIDATE.match(content):
         node = _bold_node(start, content, lines, env)
     else:
-        first = content.split("\n", 1)[0]
         text = _question_text(first if not _INLINE_MARKUP.search(first) else _plain(_inline_children(first, env)))
         node = _Node(BOLD_LEVEL, text, start, start + 1, start + 1, bold=True) if _ENDS_WITH_QUESTION_MARK.search(text) else None
     if node is None or (node.body_start >= end and node.head_rest is None):
