@@ -836,3 +836,79 @@ def test_a_pending_question_passed_on_by_the_moderator_keeps_its_asker() -> None
     )
     assert shape(doc) == [([(2, "Karim")], (3, 3)), ([(4, "Sandrine")], (5, 5))]
     assert doc.threads[1].questions[0].text == "les femmes doivent-elles négocier différemment ?"
+
+
+def test_label_shaped_pseudos_ask_when_the_layout_shows_a_question_answered() -> None:
+    # "Info", "RH en devenir" and a lone "Question" are pseudos here: each asks, and the
+    # expert's unprefixed reply starts answering, follows another question, or follows the
+    # moderator's "Il nous reste…" line.
+    doc = parse_lines(
+        APEC_HEAD + "paul75 : Comment négocier mon salaire ?\n"
+        "Venez avec des chiffres du marché.\n"
+        "Info : Les tickets resto sont-ils négociables ?\n"
+        "Tout à fait.\n"
+        "Attention : les délais sont courts !\n"
+        "Question : COMMENT SAVOIR SI JE SUIS BIEN PAYE ???\n"
+        "Croisez plusieurs études de rémunération.\n"
+        "Hélène : Comment évaluer un télétravailleur ?\n"
+        "RH en devenir : Et comment mesurer sa performance sans flicage ?\n"
+        "Fixez des objectifs clairs.\n"
+        "Il nous reste une dizaine de minutes, n'hésitez pas !\n"
+        "Info : Quelle est la différence entre télétravail et travail hybride ?\n"
+        "Le télétravail se fait hors des locaux."
+    )
+    assert shape(doc) == [
+        ([(2, "paul75")], (3, 3)),
+        ([(4, "Info")], (5, 6)),
+        ([(7, "Question")], (8, 8)),
+        ([(9, "Hélène"), (10, "RH en devenir")], (11, 11)),
+        ([(13, "Info")], (14, 14)),
+    ]
+
+
+def test_a_rhetorical_question_under_a_label_stays_in_the_answer() -> None:
+    # The same shapes inside a running answer, with nothing that shows a participant asking.
+    doc = parse_lines(
+        APEC_HEAD + "paul75 : Comment relancer un recruteur ?\n"
+        "Attendez une semaine.\n"
+        "Astuce : pourquoi ne pas l'appeler directement ?\n"
+        "Vous montrerez votre motivation.\n"
+        "4ème étape : Quelles cibles ? Listez dix entreprises.\n"
+        "Posez-vous deux questions :\n"
+        "Question : qui décide du recrutement ?\n"
+        "Ensuite, préparez votre message."
+    )
+    assert shape(doc) == [([(2, "paul75")], (3, 9))]
+
+
+def test_teams_copy_with_name_and_time_above_each_message() -> None:
+    # Teams/Slack copy-paste: "Name  14:02" alone on a line, the message below, blank lines between.
+    doc = parse_lines(
+        "Conversation : Chat Apec – Évoluer dans son entreprise\n\n"
+        "Équipe Événements Apec  14:00\n"
+        "Bonjour à tous ! Thomas Lefèvre, consultant Apec, répond à vos questions.\n\n"
+        "Yannick Le Goff  14:02\n"
+        "Comment préparer son entretien annuel ?\n\n"
+        "Thomas Lefèvre  14:04\n"
+        "Préparez-le deux semaines avant.\n\n"
+        "Listez vos réalisations chiffrées.\n\n"
+        "Hélène B.  2:05 PM\n"
+        "Mon manager répond toujours « on verra ». Que faire ?\n\n"
+        "Thomas Lefèvre  2:07 PM\n"
+        "Demandez des critères précis.\n"
+        "Rendez-vous avec les RH à 14:30\n"
+    )
+    assert shape(doc) == [([(6, "Yannick Le Goff")], (9, 12)), ([(14, "Hélène B.")], (17, 19))]
+    assert doc.expert == "Thomas Lefèvre"
+    assert doc.threads[1].answer.text.endswith("Rendez-vous avec les RH à 14:30")
+
+
+def test_a_few_lines_ending_with_a_time_are_not_a_teams_layout() -> None:
+    doc = parse_lines(
+        APEC_HEAD + "paul75 : Quand ont lieu les ateliers ?\n"
+        "Le premier atelier commence à 14:00\n"
+        "Venez un peu avant.\n"
+        "Le second est à 16:00\n"
+        "Inscrivez-vous en ligne."
+    )
+    assert shape(doc) == [([(2, "paul75")], (3, 6))]

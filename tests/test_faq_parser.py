@@ -451,3 +451,13 @@ def test_answered_section_heading_and_quoted_question_in_a_sub_heading() -> None
     ]
     assert looks_like_question("Comment répondre à « Pourquoi vous ? »")
     assert not looks_like_question("Exemple de réponse à « Quel est votre principal défaut ? »")
+
+
+def test_a_question_in_parentheses_does_not_make_a_section_a_question() -> None:
+    text = (
+        "# FAQ\n\n## Entretien (que faut-il préparer ?)\n\nLes questions ci-dessous concernent les entretiens.\n\n"
+        "### Comment se préparer ?\n\nRelisez l'offre et préparez trois exemples.\n"
+    )
+    assert qa(text) == [("Comment se préparer ?", "Relisez l'offre et préparez trois exemples.", "Entretien (que faut-il préparer ?)")]
+    assert looks_like_question("Faut-il une photo (couleur ou noir et blanc) ?")
+    assert looks_like_question("Le CV (deux pages ?) est-il trop long ?")

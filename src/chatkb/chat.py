@@ -3,7 +3,8 @@
 How a transcript is read, in five passes:
 
 1. **Lines.** Each line loses its timestamp (``[14:02]``, ``14:02 -``, ``[14:02:33]``,
-   ``Paul (14:02) :``) and, when it has one, its ``prefix :`` is set apart.
+   ``Paul (14:02) :``, ``Paul  14:02`` above the message) and, when it has one, its
+   ``prefix :`` is set apart.
 2. **Speaker or label?** A prefix may be a speaker (``D.Peixoto : …``) or a label inside an
    answer (``Mon conseil : …``, ``4ème étape : …``, ``Attention : …``). This is decided from
    evidence, never from the words of one file: the prefix's linguistic shape (a French
@@ -131,6 +132,7 @@ _TS_BRACKET = re.compile(r"^\s*[\[(]\s*" + _DATE + _TIME + r"\s*[\])]\s*(?:[-–
 _TS_DASH = re.compile(r"^\s*" + _DATE + _TIME + r"\s*(?:[-–—|>]|:(?=\s))\s*")
 _TS_BARE = re.compile(r"^\s*" + _DATE + _TIME + r"\s+(?=\S)")
 _TS_FIRST = frozenset("[(0123456789")
+_TS_TRAILING = re.compile(r"^(?P<name>[^\s\d:\[(<][^:]{0,40}?)\s*,?\s+" + _DATE + _TIME + r"$")  # "Name  14:02"
 _TS_IN_PREFIX = re.compile(r"\s*[\[(]\s*" + _DATE + _TIME + r"\s*[\])]\s*")
 # A number before a question/answer marker, in edited Q/R documents: "1. Question de Paul :", "2) Q :"
 _NUMBERED_MARKER = re.compile(r"^\s*\d{1,3}\s*[.)-]\s+(?=(?:question|reponse|q|r)\b)")
@@ -451,8 +453,17 @@ def _analyse_lines(lines: list[str]) -> list[_Line]:
     raw = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip()]
     stamped = sum(1 for _, ln in raw if _TS_BARE.match(ln) or _TS_BRACKET.match(ln) or _TS_DASH.match(ln))
     bare_ok = stamped >= 3 and stamped >= 0.25 * len(raw)  # "14:02 Paul : …" only in stamped files
+    # Teams/Slack copies: "Name  14:02" alone on a line, the message on the lines below; read
+    # as the block layout "Name (14:02) :" when it heads at least three messages.
+    nos = {no for no, _ in raw}
+    headers = {no: m.group("name") for no, ln in raw if (m := _TS_TRAILING.match(ln.strip())) and no + 1 in nos}
+    if len(headers) < max(3, 0.1 * len(raw)):
+        headers = {}  # a few lines ending with a time ("Rendez-vous demain à 14:00") are text
     split: list[tuple[int, bool, str, tuple[str, str] | None]] = []
     for no, ln in raw:
+        if no in headers:
+            split.append((no, True, ln.strip(), (headers[no], "")))
+            continue
         ts, text = _strip_timestamp(ln, bare_ok)
         numbered = _NUMBERED_MARKER.match(_fold(text))  # "1. Question de Paul : …"
         split.append((no, ts, text, _split_prefix(text[numbered.end():] if numbered else text)))
@@ -814,6 +825,46 @@ def _second_look(
         listing = expert_speaking and ln.text.rstrip().endswith(":")
 
 
+# How an expert starts answering a question put to them.
+_ANSWER_OPENER = re.compile(
+    r"^(?:oui|non|si|tout a fait|absolument|effectivement|bien sur|en effet|exactement|pas du tout"
+    r"|pas (?:forcement|necessairement|toujours|vraiment|obligatoirement)|(?:cela|ca|tout) depend"
+    r"|(?:c'est une |une )?(?:bonne|excellente|vaste) question|helas|malheureusement)\b"
+)
+
+
+def _asked_and_answered(
+    lines: list[_Line], experts: set[str], moderators: set[str], prefixed_expert: bool, ts_mode: bool
+) -> None:
+    """Where the expert's lines carry no prefix, a prefixed question that the prefix's shape
+    kept as a label ("Info : … ?", "RH en devenir : … ?", a lone "Question : … ?") is a
+    participant's when the layout shows it asked and answered: its text asks, it is not
+    announced by the line above ("Trois questions à vous poser :"), an unprefixed line follows,
+    and either that line starts answering ("Oui", "Tout à fait", "Cela dépend"…), or the line
+    above is another participant's question or the moderator's "Il nous reste dix minutes" (no
+    answer runs there for a label to sit in), or the prefix itself says "Question".
+
+    Ordinals, numbering and phrases opened by a determiner ("4ème étape : Quelles cibles ?",
+    "Mon conseil : …") stay labels whatever follows.
+    """
+    if prefixed_expert or ts_mode:
+        return
+    for i in range(1, len(lines) - 1):
+        ln, prev, nxt = lines[i], lines[i - 1], lines[i + 1]
+        pfx = ln.prefix
+        if ln.head or pfx is None or pfx.kind != "name" or "?" not in ln.body or nxt.prefix is not None:
+            continue
+        marker = bool(_QMARK.match(_fold(pfx.name or "")))
+        if (pfx.shape <= -6 and not marker) or prev.text.rstrip().endswith(":") or _social_kind(ln.body):
+            continue
+        if marker and prev.prefix is not None and _QMARK.match(_fold(prev.prefix.name or "")):
+            continue  # "Question n°1 : …", "Question n°2 : …": a list in the answer
+        after_question = _is_participant_head(prev, experts, moderators) and "?" in prev.body
+        after_announcement = prev.prefix is None and _ends_chat(_fold(prev.text))  # "Il nous reste dix minutes"
+        if marker or after_question or after_announcement or _ANSWER_OPENER.match(_fold(nxt.text)):
+            ln.head = ln.cue = True
+
+
 def _has_pseudo_marks(name: str) -> bool:
     """Lowercase start, letters mixed with digits, dots/underscores inside: a pseudo."""
     return bool(name[:1].islower() or re.search(r"[^\W\d_]\d|\d[^\W\d_]|\w[._@]\w|\s\d{2,4}$", name))
@@ -1155,6 +1206,7 @@ def parse_chat(lines: list[str], source: str) -> Document:
     experts, moderators = _find_experts(analysed, intro_key)
     prefixed_expert = _expert_is_prefixed(analysed, experts, moderators, ts_mode)
     _second_look(analysed, experts, moderators, prefixed_expert, ts_mode)
+    _asked_and_answered(analysed, experts, moderators, prefixed_expert, ts_mode)
     msgs = _build_messages(analysed, prefixed_expert, ts_mode)
 
     expert_name = intro_name or _most_frequent_expert(analysed, experts)

@@ -48,7 +48,8 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _DETAILS_TAG = re.compile(r"^[ \t]*</?details\b[^>\n]*>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _SUMMARY = re.compile(r"^[ \t]*<summary\b[^>\n]*>(.*?)</summary>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _TAG = re.compile(r"<[^>\n]*>")
-_QUOTED_END = re.compile(r"(?:«[^«»]*»|“[^“”]*”|\"[^\"]*\")[\s.…]*$")
+# A quotation or an aside in parentheses closing a heading: its "?" is not the heading's.
+_QUOTED_END = re.compile(r"(?:«[^«»]*»|“[^“”]*”|\"[^\"]*\"|\([^()]*\))[\s.…]*$")
 INTRO_ANSWER_WORDS = 40  # a section heading's own text this long is an answer, not an intro
 _PANDOC_ANCHOR = re.compile(r"\[\]\{#[^}\n]*\}|[ \t]*\{#[^}\n]*\}[ \t]*$", re.MULTILINE)
 _ESCAPED_NUMBER = re.compile(r"^([ \t]*)\d{1,3}\\\.[ \t]+(?=\*\*|__)", re.MULTILINE)
@@ -216,7 +217,7 @@ def looks_like_question(text: str) -> bool:
     text = text.strip()
     asks = bool(_INTERROGATIVE.match(text) or _INVERSION.match(text))
     if not asks and _ENDS_WITH_QUESTION_MARK.search(text):
-        quoted = _QUOTED_END.search(text)  # "Exemple de réponse à « Quel est votre défaut ? »"
+        quoted = _QUOTED_END.search(text)  # "Exemple de réponse à « Quel est votre défaut ? »", "Entretien (que préparer ?)"
         return quoted is None or "?" in text[: quoted.start()]
     return asks
 
