@@ -912,3 +912,36 @@ def test_a_few_lines_ending_with_a_time_are_not_a_teams_layout() -> None:
         "Inscrivez-vous en ligne."
     )
     assert shape(doc) == [([(2, "paul75")], (3, 6))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Zoom's chat export, French interface, one line a message
+        "14:00:12 De Apec Événements à Tout le monde : Bonjour à tous, nous avons le plaisir d'accueillir Claire Dumas, consultante Apec.\n"
+        "14:02:40 De Paul Martin à Tout le monde : Comment savoir si une reconversion est réaliste à 45 ans ?\n"
+        "14:04:10 De Claire Dumas à Tout le monde : À 45 ans, une reconversion est tout à fait réaliste.\n"
+        "14:05:02 De Sophie L. à Tout le monde : Le CPF peut-il financer un bilan de compétences ?\n"
+        "14:06:15 De Claire Dumas à Tout le monde : Oui, le bilan de compétences est éligible au CPF.\n",
+        # newer English interface, the message indented below its header
+        "14:00:12 From Apec Événements to Everyone:\n\tBonjour à tous, nous avons le plaisir d'accueillir Claire Dumas, consultante Apec.\n"
+        "14:02:40 From Paul Martin to Everyone:\n\tComment savoir si une reconversion est réaliste à 45 ans ?\n"
+        "14:04:10 From Claire Dumas to Everyone:\n\tÀ 45 ans, une reconversion est tout à fait réaliste.\n"
+        "14:05:02 From Sophie L. to Everyone:\n\tLe CPF peut-il financer un bilan de compétences ?\n"
+        "14:06:15 From Claire Dumas to Everyone:\n\tOui, le bilan de compétences est éligible au CPF.\n",
+    ],
+    ids=["zoom-fr-inline", "zoom-en-blocks"],
+)
+def test_zoom_chat_exports(text: str) -> None:
+    doc = parse_lines(text)
+    assert [[q.speaker for q in t.questions] for t in doc.threads] == [["Paul Martin"], ["Sophie L."]]
+    assert [t.answer.text for t in doc.threads] == [
+        "À 45 ans, une reconversion est tout à fait réaliste.",
+        "Oui, le bilan de compétences est éligible au CPF.",
+    ]
+    assert doc.expert == "Claire Dumas"
+
+
+def test_an_english_phrase_opening_an_answer_line_is_no_zoom_speaker() -> None:
+    doc = parse_lines(APEC_HEAD + "paul75 : Comment démarrer en freelance ?\nFrom scratch : repartez de vos réseaux.\nPuis contactez dix personnes.")
+    assert shape(doc) == [([(2, "paul75")], (3, 4))]

@@ -140,6 +140,13 @@ _BULLET = re.compile(r"^(?:[-–—•·*+>▪◦]|\d{1,2}[.)]|[a-z][)])\s")
 _PREFIX = re.compile(r"^(?P<pre>(?:[^:]|(?<=\d):(?=\d)){1,80}?)(?:\s*:(?=\s|$)|\s+:)\s*(?P<body>.*)$")
 _IRC = re.compile(r"^<(?P<pre>[^<>]{1,40})>\s*(?P<body>.*)$")
 _SAYS = re.compile(r"\s+(?:a\s+)?(?:dit|ecrit|says|said|wrote)$")
+# Zoom's chat export: "14:02:33 De Paul Martin à Tout le monde : …", "From Paul to Everyone: …",
+# and the older "From Paul Martin : …" (a capitalised name: "From scratch" is no speaker).
+_ZOOM = re.compile(
+    r"^(?:from|de)\s+(?P<name>.+?)\s+(?:to|à|a)\s+(?:everyone|tout le monde|tous|moi|me|vous)(?:\s*\(.*\))?$",
+    re.IGNORECASE,
+)
+_ZOOM_OLD = re.compile(r"^From\s+(?P<name>[A-ZÀ-Þ][\w.'’-]*(?:\s+[A-ZÀ-Þ][\w.'’-]*){0,3})$")
 
 _INTERROGATIVE = re.compile(
     r"^(?:\W*)(?:comment|pourquoi|quel|quelle|quels|quelles|combien|est-ce|est ce|qu'est|que faire"
@@ -326,6 +333,9 @@ def _clean_name(pre: str) -> tuple[str, str | None, bool]:
     sm = _SAYS.search(_fold(name))
     if sm:
         name = name[: sm.start()].strip()
+    zm = _ZOOM.match(name) or _ZOOM_OLD.match(name)
+    if zm:
+        name = zm.group("name").strip()
     role = None
     rm = re.match(r"^(?P<n>.+?)\s*[(\[](?P<r>[^()\[\]]{1,50})[)\]]$", name)
     if rm:
