@@ -640,11 +640,18 @@ def test_numbered_question_labels_in_an_answer_are_not_a_qr_layout() -> None:
     assert shape(doc) == [([(2, "paul75")], (3, 6))]
 
 
-def test_time_left_announcement_is_not_part_of_the_answer() -> None:
+@pytest.mark.parametrize(
+    "announcement",
+    [
+        "Il nous reste un quart d'heure, n'hésitez pas à poser vos dernières questions !",
+        "Il nous reste une vingtaine de minutes, profitez-en pour poser vos questions !",
+    ],
+)
+def test_time_left_announcement_is_not_part_of_the_answer(announcement: str) -> None:
     doc = parse_lines(
         APEC_HEAD + "paul75 : Faut-il annoncer un chiffre précis ?\n"
         "Oui, un chiffre précis, légèrement au-dessus de votre objectif.\n"
-        "Il nous reste un quart d'heure, n'hésitez pas à poser vos dernières questions !\n"
+        f"{announcement}\n"
         "julie.b : Et pour une prime ?\n"
         "C'est plus facile à obtenir qu'une augmentation."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -154,3 +155,11 @@ def test_a_second_thread_on_the_question_is_not_shown_as_far(real_kb):
     assert "spontanée" in hits[0].thread.questions[0].text and "Relancer" in hits[1].thread.questions[0].text
     assert hits[1].confidence >= 0.5 and hits[2].confidence < 0.28
     assert hits[1].features[SOFT_COVERAGE] > hits[1].features[COVERAGE]
+
+
+def test_declined_exactly_when_the_first_confidence_is_under_the_threshold(real_kb):
+    """What the page shows and what it decides agree: a first answer at 37% (over the 28%
+    threshold) is not declined by another rule, and nothing shown as likely is hidden."""
+    for q in load_queries(os.path.join(os.path.dirname(__file__), "eval", "queries.jsonl")):
+        res = real_kb.search(q["query"], k=1)
+        assert res.answered == (res.hits[0].confidence >= real_kb.params.threshold), q["query"]

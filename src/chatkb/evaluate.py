@@ -125,8 +125,9 @@ def tune(kb, queries: list[dict], *, max_wrongly_declined: float = 0.05) -> Fusi
        instead, it learnt to rank (which the weights already do) more than to decline: test
        declines 2/18 against 6–7/18.
     3. Threshold: the one that declines the most unanswerable queries while declining at most
-       ``max_wrongly_declined`` of the answerable ones (with the coverage floor of
-       ``kb.params``, as :meth:`~chatkb.search.KnowledgeBase.search` applies it).
+       ``max_wrongly_declined`` of the answerable ones. Nothing else declines: a thread shown
+       at 100% is never declined (a floor on plain coverage, without the soft coverage beside
+       it, declined "placardisé" whose answer says "mis au placard"; it changed nothing on dev).
     """
     from .fusion import COVERAGE, FEATURES, SOFT_COVERAGE, confidence
 
@@ -170,7 +171,7 @@ def tune(kb, queries: list[dict], *, max_wrongly_declined: float = 0.05) -> Fusi
         **{k: round(float(v), 3) for k, v in zip(WEIGHTS, best_w)},
         conf_bias=round(float(coef[0]), 3), conf_score=round(float(coef[1]), 3),
         conf_margin=round(float(coef[2]), 3), conf_coverage=round(float(coef[3]), 3),
-        conf_soft=round(float(coef[4]), 3), min_coverage=kb.params.min_coverage,
+        conf_soft=round(float(coef[4]), 3),
     )
     top_conf, answerable = [], []
     for feats, good, unanswerable in rows:
@@ -181,7 +182,7 @@ def tune(kb, queries: list[dict], *, max_wrongly_declined: float = 0.05) -> Fusi
         other = s[order[1]] if len(order) > 1 else 0.0
         top = order[0]
         conf = confidence(float(s[top]), float(other), float(feats[top, COVERAGE]), float(feats[top, SOFT_COVERAGE]), params)
-        top_conf.append(conf if feats[top, COVERAGE] >= params.min_coverage else 0.0)  # search() declines it anyway
+        top_conf.append(conf)
         answerable.append(not unanswerable)
     top_conf, answerable = np.array(top_conf), np.array(answerable)
     best_t, best_declined = 0.0, -1

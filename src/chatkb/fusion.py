@@ -49,8 +49,7 @@ class FusionParams:
     conf_margin: float = 6.778
     conf_coverage: float = -6.686  # with soft coverage beside it: what counts is the covered meaning
     conf_soft: float = 26.523
-    threshold: float = 0.28
-    min_coverage: float = 0.15  # and at least this share of the query's information in the thread
+    threshold: float = 0.28  # answered when the first thread's confidence is at least this
 
     @property
     def weights(self) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .analyzer import QueryAnalyzer, load_glossary, words
 from .errors import IndexMismatchError, QueryError
-from .fusion import COVERAGE, FusionParams, confidence, fuse, thread_features, units_of
+from .fusion import FusionParams, confidence, fuse, thread_features, units_of
 from .index import IndexData, current_generation, open_index
 from .lexical import unique
 from .records import Thread
@@ -232,11 +232,7 @@ class KnowledgeBase:
         fvec = french.result()
         t1 = time.perf_counter()
         hits, timings = self._rank(state, query, qvec, fvec, max(1, k), sources)
-        answered = (
-            bool(hits)
-            and hits[0].confidence >= self.params.threshold
-            and hits[0].features[COVERAGE] >= self.params.min_coverage
-        )
+        answered = bool(hits) and hits[0].confidence >= self.params.threshold
         timings.update(encode=t1 - t0, total=time.perf_counter() - t0)
         return SearchResult(query=query, answered=answered, hits=tuple(hits), generation=data.generation, timings=timings)
 
