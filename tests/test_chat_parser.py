@@ -952,3 +952,43 @@ def test_zoom_chat_exports(text: str) -> None:
 def test_an_english_phrase_opening_an_answer_line_is_no_zoom_speaker() -> None:
     doc = parse_lines(APEC_HEAD + "paul75 : Comment démarrer en freelance ?\nFrom scratch : repartez de vos réseaux.\nPuis contactez dix personnes.")
     assert shape(doc) == [([(2, "paul75")], (3, 4))]
+
+
+ROLE_INTRO = "Bonjour et bienvenue à ce Chat Conseil Apec. Isabelle Lemoine, consultante Apec, répond à vos questions.\n"
+
+
+@pytest.mark.parametrize("signature", ["Isabelle Lemoine", "Isabelle"])
+def test_an_expert_named_before_her_role_may_sign_a_line(signature: str) -> None:
+    doc = parse_lines(
+        ROLE_INTRO + "fredo47 : J'ai 47 ans, est-il trop tard pour changer de métier ?\n"
+        "Non, absolument pas !\n"
+        "Aurélie D : Comment financer un bilan de compétences ?\n"
+        "Mobilisez votre CPF.\n"
+        "SteFaure : Faut-il démissionner pour se reconvertir ?\n"
+        f"{signature} : Pas nécessairement, pas tant que votre projet n'est pas validé.\n"
+        "Une démission peut ouvrir droit au chômage si le projet est validé avant."
+    )
+    assert doc.expert == "Isabelle Lemoine"
+    assert shape(doc) == [([(2, "fredo47")], (3, 3)), ([(4, "Aurélie D")], (5, 5)), ([(6, "SteFaure")], (7, 8))]
+    assert doc.threads[2].answer.text.startswith("Pas nécessairement")
+
+
+def test_as_many_signed_answers_as_unsigned_ones_keep_the_apec_layout() -> None:
+    # Two signed, two unsigned: the unsigned lines below the questions reply to them.
+    doc = parse_lines(
+        ROLE_INTRO + "fredo47 : J'ai 47 ans, est-il trop tard pour changer de métier ?\n"
+        "Non, absolument pas !\n"
+        "Aurélie D : Comment financer un bilan de compétences ?\n"
+        "Mobilisez votre CPF.\n"
+        "SteFaure : Faut-il démissionner pour se reconvertir ?\n"
+        "Isabelle Lemoine : Pas nécessairement.\n"
+        "mel_r : Comment tester un métier avant de me lancer ?\n"
+        "Isabelle Lemoine : Bonne question !\n"
+        "Les immersions sont idéales."
+    )
+    assert shape(doc) == [
+        ([(2, "fredo47")], (3, 3)),
+        ([(4, "Aurélie D")], (5, 5)),
+        ([(6, "SteFaure")], (7, 7)),
+        ([(8, "mel_r")], (9, 10)),
+    ]

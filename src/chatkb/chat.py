@@ -233,6 +233,12 @@ _INTRO = re.compile(
     r"(?: du jour| d['’]aujourd['’]hui)?(?: est| sera)?\s*[,:]?)"
     r"(?:\s+(?i:aujourd['’]hui|ce soir|ce matin|cet après-midi|parmi nous|avec nous),?)?\s+" + _NAME
 )
+# "Isabelle Lemoine, consultante Apec, répond à vos questions": the guest named before their role.
+_INTRO_ROLE = re.compile(
+    r"(?:^|(?<=[.!?:] ))" + _NAME + r"\s*,\s*(?i:notre\s+)?(?i:consultant\w*|conseill\w*|coach\w*|expert\w*|intervenant\w*|psycholog\w*)\b[^.!?]{0,80}?"
+    r"\b(?i:r[ée]pond(?:ra)?|vous r[ée]pond|sera (?:avec nous|l[àa])|est (?:avec nous|l[àa]|parmi nous)|nous rejoint|anime)\b"
+)
+_ADDRESSES = re.compile(r"\b(?:vous|votre|vos)\b")  # the expert speaking to the asker
 _SELF_INTRO = re.compile(r"(?i:je suis|je m['’]appelle|mon nom est|ici)\s+" + _NAME)
 _TITLE = re.compile(
     r"(?i:(?:re)?transcription|compte[- ]rendu|verbatim|r[ée]sum[ée])\s+(?i:int[ée]grale?\s+)?"
@@ -567,8 +573,8 @@ def _intro_expert(lines: list[_Line]) -> str | None:
         pfx = ln.prefix
         if pfx is not None and pfx.kind == "expert" and pfx.name is None and _looks_like_bare_name(ln.body):
             return _trim_name(ln.body)  # header "Invitée : Hélène Garnier, consultante"
-        for rx in (_INTRO,) + ((_SELF_INTRO,) if pfx is None or pfx.kind in ("expert", "moderator") else ()):
-            m = rx.search(ln.text if rx is _INTRO or pfx is None else ln.body)
+        for rx in (_INTRO, _INTRO_ROLE) + ((_SELF_INTRO,) if pfx is None or pfx.kind in ("expert", "moderator") else ()):
+            m = rx.search(ln.text if rx is not _SELF_INTRO or pfx is None else ln.body)
             if m:
                 name = _trim_name(m.group("name"))
                 if name:
@@ -765,7 +771,7 @@ def _dominant_answerer(lines: list[_Line], moderators: set[str]) -> str | None:
 
 def _expert_is_prefixed(lines: list[_Line], experts: set[str], moderators: set[str], ts_mode: bool) -> bool:
     """Does the expert answer with a prefix (E) rather than in unprefixed lines (U)?"""
-    e = u = 0
+    e = u = replies = 0
     for i, ln in enumerate(lines[:-1]):
         if not _is_participant_head(ln, experts, moderators):
             continue
@@ -784,8 +790,14 @@ def _expert_is_prefixed(lines: list[_Line], experts: set[str], moderators: set[s
                 break
             if not nxt.text[:1].islower() and not _BULLET.match(nxt.text):
                 u += 1
+                folded = _fold(nxt.text)
+                replies += bool(_ANSWER_OPENER.match(folded) or (_ADDRESSES.search(folded) and not _FIRST_PERSON.match(folded)))
                 break
-    return e > 0 and e >= u
+    # A tie (the expert signed as many answers as they left unsigned, as in a short Apec chat
+    # where "Isabelle Lemoine : Pas nécessairement…" is the exception) goes to unprefixed answers
+    # when a line right below a question reads as a reply to it ("Non, absolument pas !",
+    # "Mobilisez votre CPF."), not as the asker going on.
+    return e > 0 and (e > u or (e == u and not replies))
 
 
 def _is_participant_head(ln: _Line, experts: set[str], moderators: set[str]) -> bool:
