@@ -992,3 +992,41 @@ def test_as_many_signed_answers_as_unsigned_ones_keep_the_apec_layout() -> None:
         ([(6, "SteFaure")], (7, 7)),
         ([(8, "mel_r")], (9, 10)),
     ]
+
+
+# The same short session as each chat tool copies it: a header line (who, when), the message below.
+_SESSION = [
+    ("Marc Lefèvre", "Bonjour à tous, je suis Marc Lefèvre, consultant Apec, prêt à répondre à vos questions."),
+    ("Sophie Bernard", "À quel moment de l'entretien faut-il parler du salaire ?"),
+    ("Marc Lefèvre", "Idéalement, laissez le recruteur aborder le sujet en premier."),
+    ("Hugo Lambert", "Peut-on négocier autre chose que le salaire fixe ?"),
+    ("Marc Lefèvre", "Bien sûr ! Le télétravail, les RTT, une prime sur objectifs."),
+]
+_HEADERS = {
+    "teams-brackets": lambda name, i: f"[04/06/2024 14:0{i}] {name}",
+    "teams-guest": lambda name, i: f"{name}{'' if name.startswith('Marc') else ' (Invité)'} 04/06/2024 14:0{i}",
+    "teams-short-date": lambda name, i: f"{name} Hier 14:0{i}",
+    "slack-brackets": lambda name, i: f"{name} [14:0{i}]",
+    "discord": lambda name, i: f"{name} — Aujourd’hui à 14:0{i}",
+    "meet": lambda name, i: f"{'Vous' if name.startswith('Marc') else name}\n14:0{i}",
+}
+
+
+@pytest.mark.parametrize("layout", sorted(_HEADERS))
+def test_chat_tools_copies_with_a_header_above_each_message(layout: str) -> None:
+    text = "\n".join(f"{_HEADERS[layout](name, i)}\n{message}\n" for i, (name, message) in enumerate(_SESSION))
+    doc = parse_lines(text)
+    assert [[q.speaker for q in t.questions] for t in doc.threads] == [["Sophie Bernard"], ["Hugo Lambert"]]
+    assert [q.text for t in doc.threads for q in t.questions] == [_SESSION[1][1], _SESSION[3][1]]
+    assert [t.answer.text for t in doc.threads] == [_SESSION[2][1], _SESSION[4][1]]
+
+
+def test_slack_time_line_between_two_messages_of_one_writer_is_dropped() -> None:
+    doc = parse_lines(
+        "Claire Dumas [14:01]\nBonjour à tous, je suis Claire Dumas, consultante Apec.\n"
+        "Paul Martin [14:02]\nFaut-il encore mettre une photo sur son CV ?\n"
+        "Claire Dumas [14:03]\nCe n'est pas obligatoire en France.\n[14:04]\nSi vous en mettez une, choisissez-la professionnelle.\n"
+        "Nadia Benali [14:05]\nComment présenter un congé parental ?\n"
+        "Claire Dumas [14:06]\nIndiquez simplement les dates."
+    )
+    assert doc.threads[0].answer.text == "Ce n'est pas obligatoire en France.\nSi vous en mettez une, choisissez-la professionnelle."

@@ -132,7 +132,17 @@ _TS_BRACKET = re.compile(r"^\s*[\[(]\s*" + _DATE + _TIME + r"\s*[\])]\s*(?:[-–
 _TS_DASH = re.compile(r"^\s*" + _DATE + _TIME + r"\s*(?:[-–—|>]|:(?=\s))\s*")
 _TS_BARE = re.compile(r"^\s*" + _DATE + _TIME + r"\s+(?=\S)")
 _TS_FIRST = frozenset("[(0123456789")
-_TS_TRAILING = re.compile(r"^(?P<name>[^\s\d:\[(<][^:]{0,40}?)\s*,?\s+" + _DATE + _TIME + r"$")  # "Name  14:02"
+_DAY = r"(?:aujourd['’]hui|hier|avant-hier|today|yesterday|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)"
+_SHORT_DATE = r"\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?"
+# A line that is only a writer and a time (see _message_headers).
+_HEADER_NAME_TIME = re.compile(
+    r"^(?P<name>[^\s\d:\[(<][^:]{0,50}?)\s*(?:[,—–]\s*|\s)\s*(?:(?i:" + _DAY + r")\s*(?:à|a|at)?\s*|" + _SHORT_DATE + r"\s*,?\s*)?"
+    r"\[?" + _TIME + r"\]?$"
+)
+_HEADER_TIME_NAME = re.compile(r"^\[\s*(?:" + _SHORT_DATE + r"\s*,?\s*)?" + _TIME + r"\s*\]\s*(?P<name>[^\s\d:\[][^:]{0,50})$")
+_TIME_ONLY = re.compile(r"^\[?\s*(?:(?i:" + _DAY + r")\s*(?:à|a|at)?\s*|" + _SHORT_DATE + r"\s*,?\s*)?" + _TIME + r"\s*\]?$")
+_SELF_LABELS = frozenset({"Vous", "You", "Moi", "Me"})  # how Meet names whoever copied the chat
+_ACCOUNT_LABEL = re.compile(r"\s*\((?i:invit[ée]e?|guest|externe?|external)\)")
 _TS_IN_PREFIX = re.compile(r"\s*[\[(]\s*" + _DATE + _TIME + r"\s*[\])]\s*")
 # A number before a question/answer marker, in edited Q/R documents: "1. Question de Paul :", "2) Q :"
 _NUMBERED_MARKER = re.compile(r"^\s*\d{1,3}\s*[.)-]\s+(?=(?:question|reponse|q|r)\b)")
@@ -464,17 +474,48 @@ def _split_prefix(text: str) -> tuple[str, str] | None:
     return pre, m.group("body").strip()
 
 
-def _analyse_lines(lines: list[str]) -> list[_Line]:
-    """Pass 1: timestamps and prefixes for every non-blank line."""
+def _message_headers(raw: list[tuple[int, str]]) -> tuple[dict[int, str], set[int]]:
+    """Lines that only say who wrote the message below them and when, as chat tools copy them:
+    Teams ("Nom  14:02", "Nom 04/06/2024 14:02", "[04/06/2024 14:02] Nom"), Slack ("Nom
+    [14:02]"), Discord ("Nom — Aujourd'hui à 14:02"), Google Meet ("Nom", then "14:02" on its own
+    line). Read as the block layout "Nom (14:02) :" when they head at least three messages (and
+    a tenth of the lines): a few lines ending with a time ("Rendez-vous à 14:00") are text.
+
+    Returns line number → the writer's name (Teams' "(Invité)" or "(Guest)" account label
+    dropped), and the lines that say nothing more: Meet's name line (its time line stands for
+    the header) and a time alone between two messages of one writer (Slack).
+    """
+    nos = {no for no, _ in raw}
+    text = dict(raw)
+    headers: dict[int, str] = {}
+    dropped: set[int] = set()
+    for no, ln in raw:
+        t = ln.strip()
+        if no in headers:
+            continue
+        m = _HEADER_NAME_TIME.match(t) or _HEADER_TIME_NAME.match(t)
+        if m and no + 1 in nos:
+            headers[no] = m.group("name")
+        elif (
+            no + 1 in nos and no + 2 in nos and _TIME_ONLY.match(text[no + 1].strip())
+            and re.fullmatch(r"[^\W\d_@][\w'’@-]*(?:\s[\w'’.@-]+){0,3}", t) and (_shape_score(t) >= 0 or t in _SELF_LABELS)
+        ):
+            headers[no + 1] = t  # Google Meet: the name, then the time, on lines of their own
+            dropped.add(no)
+    if len(headers) < max(3, 0.1 * len(raw)):
+        return {}, set()
+    dropped |= {no for no, ln in raw if no not in headers and _TIME_ONLY.match(ln.strip())}
+    return {no: _ACCOUNT_LABEL.sub("", name).strip() for no, name in headers.items()}, dropped
+
+
+def _analyse_lines(lines: list[str]) -> tuple[list[_Line], set[int]]:
+    """Pass 1: timestamps and prefixes for every non-blank line; also the header lines that
+    say nothing more than the next one (see :func:`_message_headers`), left out."""
     raw = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip()]
     stamped = sum(1 for _, ln in raw if _TS_BARE.match(ln) or _TS_BRACKET.match(ln) or _TS_DASH.match(ln))
     bare_ok = stamped >= 3 and stamped >= 0.25 * len(raw)  # "14:02 Paul : …" only in stamped files
-    # Teams/Slack copies: "Name  14:02" alone on a line, the message on the lines below; read
-    # as the block layout "Name (14:02) :" when it heads at least three messages.
-    nos = {no for no, _ in raw}
-    headers = {no: m.group("name") for no, ln in raw if (m := _TS_TRAILING.match(ln.strip())) and no + 1 in nos}
-    if len(headers) < max(3, 0.1 * len(raw)):
-        headers = {}  # a few lines ending with a time ("Rendez-vous demain à 14:00") are text
+    headers, dropped = _message_headers(raw)
+    raw = [(no, ln) for no, ln in raw if no not in dropped]
     split: list[tuple[int, bool, str, tuple[str, str] | None]] = []
     for no, ln in raw:
         if no in headers:
@@ -500,8 +541,10 @@ def _analyse_lines(lines: list[str]) -> list[_Line]:
                 body = sp[1]
                 if _clean_name(sp[0])[2]:
                     ts = True
+                if no in headers and prefix.kind == "name":
+                    prefix.shape = max(prefix.shape, 0) + 3  # a header line names its writer, whatever the name
         out.append(_Line(no, text, ts, prefix, body))
-    return out
+    return out, dropped
 
 
 # --------------------------------------------------------------------------- text evidence
@@ -1218,7 +1261,7 @@ def parse_chat(lines: list[str], source: str) -> Document:
         their kind, the title (from the first line) and the expert's name when known.
     """
     lines = [ln if isinstance(ln, str) else str(ln) for ln in lines]
-    analysed = _analyse_lines(lines)
+    analysed, headers_only = _analyse_lines(lines)
     ts_mode = _is_timestamped(analysed)
     intro_name = _intro_expert(analysed)
     intro_key = _key(intro_name) if intro_name else None
@@ -1236,6 +1279,7 @@ def parse_chat(lines: list[str], source: str) -> Document:
     for msg in msgs:
         _classify(msg, experts, moderators, prefixed_expert, expert_name, expert_words)
     opened, skipped = _assemble(msgs, expert_words)
+    skipped += [Skipped(no, "header") for no in sorted(headers_only)]
     if not opened and not any(ln.head for ln in analysed):
         opened, skipped = _plain_qa(lines)  # no speaker anywhere: a plain-text FAQ?
     threads = tuple(_to_thread(source, i, t, expert_name) for i, t in enumerate(opened))
