@@ -1030,3 +1030,34 @@ def test_slack_time_line_between_two_messages_of_one_writer_is_dropped() -> None
         "Claire Dumas [14:06]\nIndiquez simplement les dates."
     )
     assert doc.threads[0].answer.text == "Ce n'est pas obligatoire en France.\nSi vous en mettez une, choisissez-la professionnelle."
+
+
+@pytest.mark.parametrize("when", ["", " à 14:02", " (14:02)"])
+def test_webinar_export_with_the_asker_above_each_question(when: str) -> None:
+    doc = parse_lines(
+        f"Question posée par Frédéric Blanc{when}\nJ'ai 47 ans, est-il trop tard pour changer de métier ?\n"
+        "Réponse :\nNon, absolument pas !\n\n"
+        f"Question posée par Aurélie Dubois{when}\nComment financer un bilan de compétences ?\n"
+        "Réponse :\nMobilisez votre CPF.\n"
+    )
+    assert [(q.speaker, q.text) for t in doc.threads for q in t.questions] == [
+        ("Frédéric Blanc", "J'ai 47 ans, est-il trop tard pour changer de métier ?"),
+        ("Aurélie Dubois", "Comment financer un bilan de compétences ?"),
+    ]
+    assert [t.answer.text for t in doc.threads] == ["Non, absolument pas !", "Mobilisez votre CPF."]
+
+
+def test_live_chat_handles_and_emoji_names_speak() -> None:
+    doc = parse_lines(
+        "14:01 Claire Dumas: Bonjour à tous, je suis Claire Dumas, consultante Apec, prête à répondre à vos questions.\n"
+        "14:02 @paulmartin-pm7: Faut-il encore mettre une photo sur son CV ?\n"
+        "14:03 Claire Dumas: Ce n'est pas obligatoire en France.\n"
+        "14:04 🌻 Sandrine: Comment passer les logiciels de tri des CV ?\n"
+        "14:05 Claire Dumas: Reprenez les mots clés de l'annonce.\n"
+        "14:06 @nadia.b: Merci @Claire Dumas : et pour un congé parental ?\n"
+        "14:07 Claire Dumas: Indiquez simplement les dates."
+    )
+    assert [[q.speaker for q in t.questions] for t in doc.threads] == [["paulmartin-pm7"], ["Sandrine"], ["nadia.b"]]
+    assert [t.answer.text for t in doc.threads] == [
+        "Ce n'est pas obligatoire en France.", "Reprenez les mots clés de l'annonce.", "Indiquez simplement les dates.",
+    ]

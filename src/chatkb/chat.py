@@ -127,6 +127,11 @@ _NEXT_QUESTION = re.compile(
 _ANSWER_BY = re.compile(r"^(?:la\s+)?(?:reponse|rep)\s+(?:de|d')\s*(?P<name>.+)$")
 
 _TIME = r"(?:[01]?\d|2[0-3])\s?[:hH]\s?[0-5]\d(?:\s?:\s?[0-5]\d)?(?:\s?[AaPp]\.?[Mm]\.?)?"
+# A webinar's Q&A export: "Question posée par Paul Martin à 14:02" alone above the question.
+_ASKED_BY_LINE = re.compile(
+    r"^(?i:question\s+(?:pos[ée]e\s+par|de|d['’]))\s*(?P<name>[^\s:,].{0,40}?)"
+    r"(?P<time>\s+(?:à|a|at)\s+" + _TIME + r"|\s*[\[(]\s*" + _TIME + r"\s*[\])])?\s*:?$"
+)
 _DATE = r"(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}[\sT,]+)?"
 _TS_BRACKET = re.compile(r"^\s*[\[(]\s*" + _DATE + _TIME + r"\s*[\])]\s*(?:[-–—|>:]\s*)?")
 _TS_DASH = re.compile(r"^\s*" + _DATE + _TIME + r"\s*(?:[-–—|>]|:(?=\s))\s*")
@@ -461,6 +466,9 @@ def _relayed_by_prefix(name: str, folded: str) -> str | None:
     return None
 
 
+_EMOJI_LEAD = re.compile("^[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+\\s*")
+
+
 def _split_prefix(text: str) -> tuple[str, str] | None:
     """``"Paul : texte"`` -> ``("Paul", "texte")``; bullets and URLs are not prefixes."""
     if (":" not in text[:90] and not text.startswith("<")) or _BULLET.match(text):
@@ -468,7 +476,7 @@ def _split_prefix(text: str) -> tuple[str, str] | None:
     m = _IRC.match(text) or _PREFIX.match(text)
     if not m:
         return None
-    pre = m.group("pre")
+    pre = _EMOJI_LEAD.sub("", m.group("pre"))  # "🌻 Sandrine : …"
     if not re.match(r"^[*_\"]*(?:[\w@]|\+\d)", pre) or pre.rstrip().endswith(("/", "http", "https")):
         return None
     return pre, m.group("body").strip()
@@ -491,8 +499,8 @@ def _message_headers(raw: list[tuple[int, str]]) -> tuple[dict[int, str], set[in
     dropped: set[int] = set()
     for no, ln in raw:
         t = ln.strip()
-        if no in headers:
-            continue
+        if no in headers or _ASKED_BY_LINE.match(t):
+            continue  # "Question posée par Paul à 14:02" is a relay marker, read in _analyse_lines
         m = _HEADER_NAME_TIME.match(t) or _HEADER_TIME_NAME.match(t)
         if m and no + 1 in nos:
             headers[no] = m.group("name")
@@ -516,14 +524,22 @@ def _analyse_lines(lines: list[str]) -> tuple[list[_Line], set[int]]:
     bare_ok = stamped >= 3 and stamped >= 0.25 * len(raw)  # "14:02 Paul : …" only in stamped files
     headers, dropped = _message_headers(raw)
     raw = [(no, ln) for no, ln in raw if no not in dropped]
+    asked_by_lines = sum(1 for _, ln in raw if _ASKED_BY_LINE.match(ln.strip()))
     split: list[tuple[int, bool, str, tuple[str, str] | None]] = []
     for no, ln in raw:
         if no in headers:
             split.append((no, True, ln.strip(), (headers[no], "")))
             continue
+        asked = _ASKED_BY_LINE.match(ln.strip()) if asked_by_lines >= 2 else None
+        if asked:  # "Question posée par Paul Martin (à 14:02)" above the question
+            split.append((no, bool(asked.group("time")), ln.strip(), (f"Question de {asked.group('name')}", "")))
+            continue
         ts, text = _strip_timestamp(ln, bare_ok)
         numbered = _NUMBERED_MARKER.match(_fold(text))  # "1. Question de Paul : …"
-        split.append((no, ts, text, _split_prefix(text[numbered.end():] if numbered else text)))
+        sp = _split_prefix(text[numbered.end():] if numbered else text)
+        if ts and sp is not None and sp[0].startswith("@"):
+            sp = (sp[0][1:], sp[1])  # a live chat's handle after the time ("14:02 @paul_m: …") speaks
+        split.append((no, ts, text, sp))
     folded_pres = [_fold(sp[0].strip()) for _, _, _, sp in split if sp]
     n_q = sum(1 for p in folded_pres if _QMARK.match(p))
     n_r = sum(1 for p in folded_pres if _RMARK.match(p))
