@@ -1009,6 +1009,7 @@ _HEADERS = {
     "slack-brackets": lambda name, i: f"{name} [14:0{i}]",
     "discord": lambda name, i: f"{name} — Aujourd’hui à 14:0{i}",
     "meet": lambda name, i: f"{'Vous' if name.startswith('Marc') else name}\n14:0{i}",
+    "linkedin": lambda name, i: f"{name} a envoyé le message suivant à 14:0{i}\nVoir le profil de {name}\n{name}  14:0{i}",
 }
 
 

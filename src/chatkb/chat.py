@@ -146,6 +146,11 @@ _HEADER_NAME_TIME = re.compile(
 )
 _HEADER_TIME_NAME = re.compile(r"^\[\s*(?:" + _SHORT_DATE + r"\s*,?\s*)?" + _TIME + r"\s*\]\s*(?P<name>[^\s\d:\[][^:]{0,50})$")
 _TIME_ONLY = re.compile(r"^\[?\s*(?:(?i:" + _DAY + r")\s*(?:à|a|at)?\s*|" + _SHORT_DATE + r"\s*,?\s*)?" + _TIME + r"\s*\]?$")
+# What LinkedIn's messaging adds around each message when copied ("Voir le profil de X").
+_COPY_NOISE = re.compile(
+    r"^(?:.{1,60}? a envoyé (?:le message suivant|les messages suivants) (?:à|a) " + _TIME + r"|Voir le profil de .{1,60}"
+    r"|AUJOURD['’]HUI|HIER|Aujourd['’]hui|Hier)$"
+)
 _SELF_LABELS = frozenset({"Vous", "You", "Moi", "Me"})  # how Meet names whoever copied the chat
 _ACCOUNT_LABEL = re.compile(r"\s*\((?i:invit[ée]e?|guest|externe?|external)\)")
 _TS_IN_PREFIX = re.compile(r"\s*[\[(]\s*" + _DATE + _TIME + r"\s*[\])]\s*")
@@ -499,7 +504,7 @@ def _message_headers(raw: list[tuple[int, str]]) -> tuple[dict[int, str], set[in
     dropped: set[int] = set()
     for no, ln in raw:
         t = ln.strip()
-        if no in headers or _ASKED_BY_LINE.match(t):
+        if no in headers or _ASKED_BY_LINE.match(t) or _COPY_NOISE.match(t):
             continue  # "Question posée par Paul à 14:02" is a relay marker, read in _analyse_lines
         m = _HEADER_NAME_TIME.match(t) or _HEADER_TIME_NAME.match(t)
         if m and no + 1 in nos:
@@ -512,7 +517,7 @@ def _message_headers(raw: list[tuple[int, str]]) -> tuple[dict[int, str], set[in
             dropped.add(no)
     if len(headers) < max(3, 0.1 * len(raw)):
         return {}, set()
-    dropped |= {no for no, ln in raw if no not in headers and _TIME_ONLY.match(ln.strip())}
+    dropped |= {no for no, ln in raw if no not in headers and (_TIME_ONLY.match(ln.strip()) or _COPY_NOISE.match(ln.strip()))}
     return {no: _ACCOUNT_LABEL.sub("", name).strip() for no, name in headers.items()}, dropped
 
 
