@@ -18,6 +18,7 @@ from chatkb import page
 from chatkb.errors import ChatkbError, IndexMissingError, QueryError
 from chatkb.feedback import FeedbackStore, feedback_path, query_key, shown_from_hits
 from chatkb.labels import confidence_label
+from chatkb.parse import unread_lines
 
 INDEX = Path(os.environ.get("CHATKB_INDEX") or "index")
 CORPUS = Path(os.environ.get("CHATKB_CORPUS") or "corpus")
@@ -138,6 +139,8 @@ def show_upload() -> None:
     if not doc.threads:
         st.warning("Aucune question trouvée dans ce document : rien à ajouter.")
         return
+    if unread_lines(doc):
+        st.warning(f"{unread_lines(doc)} lignes n'ont été lues ni comme des questions ni comme des réponses : la mise en page n'est peut-être pas reconnue. Vérifiez l'aperçu avant d'ajouter.")
     st.dataframe(page.preview_rows(doc, width=90), hide_index=True)
     same = find_same_content(CORPUS, data)
     if same is not None:

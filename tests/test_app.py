@@ -343,6 +343,18 @@ def test_upload_of_a_file_already_in_the_base_is_not_added_twice(writable_env):
     assert not any(b.label == "Ajouter à la base" for b in at.button)
 
 
+def test_upload_read_only_in_part_is_flagged_before_adding(writable_env):
+    text = "".join(f">> message {i} de l'outil, sans locuteur reconnaissable\n" for i in range(14)) + (
+        "Bonjour, nous avons le plaisir d'accueillir Anne Martin, consultante Apec.\n"
+        "paul75 : Comment préparer un entretien ?\nPréparez trois exemples concrets.\n"
+    )
+    at = run(new_app())
+    at.file_uploader[0].upload("export.txt", text.encode("utf-8"), "text/plain")
+    run(at)
+    assert "14 lignes n'ont été lues ni comme des questions" in texts(at.sidebar.warning)
+    assert any(b.label == "Ajouter à la base" for b in at.button)  # the advisor decides
+
+
 @pytest.mark.parametrize(
     "name, data, message",
     [

@@ -118,3 +118,25 @@ def test_readable_ask_shows_plain_answers(real_index):
     assert not any(line.lstrip().startswith((":", "?", ";", "!")) for line in out.splitlines())
     out = runner.invoke(cli, ["ask", "recette de la tarte aux pommes", "--index", str(real_index), "-k", "2"]).output
     assert out.startswith("Aucune réponse suffisamment proche") and "Éloigné" in out and "— éloigné" not in out
+
+
+PARTLY_READ = (
+    "Export de la conversation, format maison\n"
+    + "".join(f">> message {i} de l'outil, ligne sans locuteur reconnaissable\n" for i in range(14))
+    + "Bonjour, nous avons le plaisir d'accueillir Anne Martin, consultante Apec.\n"
+    "paul75 : Comment préparer un entretien ?\n"
+    "Préparez trois exemples concrets.\n"
+)
+
+
+def test_a_transcript_read_only_in_part_gets_a_one_line_warning(tmp_path):
+    f = tmp_path / "export.txt"
+    f.write_text(PARTLY_READ, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["parse", str(f)])
+    assert result.exit_code == 0
+    warning = result.stderr.strip()
+    assert warning.startswith("Attention : export.txt : 15 lignes sur 18") and "\n" not in warning
+    build = CliRunner().invoke(cli, ["build", str(tmp_path), "--index", str(tmp_path / "index")])
+    assert build.exit_code == 0 and "export.txt : 15 lignes sur 18" in build.output
+    clean = CliRunner().invoke(cli, ["parse", str(SEED)])
+    assert "Attention" not in clean.stderr

@@ -52,7 +52,7 @@ def cli() -> None:
 @friendly
 def parse(file: str, fmt: str, as_json: bool) -> None:
     """Découpe FILE en fils question/réponse et les affiche."""
-    from .parse import parse_file
+    from .parse import parse_file, unread_warning
 
     doc = parse_file(file, format=fmt)
     if as_json:
@@ -61,6 +61,8 @@ def parse(file: str, fmt: str, as_json: bool) -> None:
         click.echo(render_document(doc))
     if not doc.threads:
         click.echo(f"Attention : {Path(file).name} : aucune question trouvée.", err=True)
+    elif unread_warning(doc):
+        click.echo(f"Attention : {unread_warning(doc)}", err=True)
 
 
 def render_document(doc) -> str:

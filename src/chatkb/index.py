@@ -315,7 +315,7 @@ def build_index(
 
     from .dense import HNSW_THRESHOLD, build_dense, dense_info, save_dense
     from .lexical import LexicalIndex, WordCounts
-    from .parse import parse_file
+    from .parse import parse_file, unread_warning
 
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
@@ -337,7 +337,10 @@ def build_index(
                 source = source_name(f)
                 part = _previous_part(reusable, source, digest)
                 if part is None:
-                    part = _Part.parsed(parse_file(f, format=parse_format, source=source), digest)
+                    doc = parse_file(f, format=parse_format, source=source)
+                    if doc.threads and unread_warning(doc):
+                        warnings.append(one_line(unread_warning(doc)))
+                    part = _Part.parsed(doc, digest)
             except ChatkbError as exc:
                 warnings.append(one_line(str(exc)))
                 continue

@@ -78,3 +78,25 @@ def require_threads(doc: Document) -> Document:
         name = Path(doc.source).name
         raise NoQuestionsError(f"{name} : aucune question trouvée dans ce document.")
     return doc
+
+
+def unread_lines(doc: Document) -> int:
+    """How many lines of a chat transcript the parser could not place: before its first thread,
+    neither a greeting, an announcement nor a header ("preamble"). Zero for a clean transcript
+    (a few lines of introduction); most of the file when its layout is not recognised."""
+    n = sum(1 for s in doc.skipped if s.kind == "preamble") if doc.format == "chat" else 0
+    text_lines = sum(1 for line in doc.lines if line.strip()) or 1
+    return n if n >= 10 and n >= 0.3 * text_lines else 0
+
+
+def unread_warning(doc: Document) -> str | None:
+    """A one-line French warning when much of a transcript was not read (see :func:`unread_lines`)."""
+    n = unread_lines(doc)
+    if not n or not doc.threads:
+        return None
+    total = sum(1 for line in doc.lines if line.strip())
+    return (
+        f"{Path(doc.source).name} : {n} lignes sur {total} n'ont été lues ni comme des questions ni comme "
+        "des réponses (mise en page non reconnue ?) ; vérifiez avec « chatkb parse »."
+    )
+
