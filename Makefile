@@ -38,11 +38,13 @@ bench: setup
 	$(BIN)/chatkb bench --out docs/benchmarks.json --docs docs
 
 # Search quality: the test half of our queries, then the out-of-sample set (tests/eval/outofsample)
-# in an index of the corpus plus its two documents.
+# in an index of the corpus plus its two documents, then the second one (tests/eval/outofsample2).
 eval: build
 	$(BIN)/chatkb eval tests/eval/queries.jsonl --index $(INDEX) --split test
 	$(BIN)/chatkb build $(CORPUS) tests/eval/outofsample/docs --index index-outofsample
 	$(BIN)/chatkb eval tests/eval/outofsample/queries.jsonl --index index-outofsample
+	$(BIN)/chatkb build $(CORPUS) tests/eval/outofsample2/docs --index index-outofsample2
+	$(BIN)/chatkb eval tests/eval/outofsample2/queries.jsonl --index index-outofsample2
 
 clean:
-	rm -rf $(VENV) $(INDEX) index-outofsample
+	rm -rf $(VENV) $(INDEX) index-outofsample index-outofsample2
