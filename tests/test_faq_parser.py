@@ -461,3 +461,46 @@ def test_a_question_in_parentheses_does_not_make_a_section_a_question() -> None:
     assert qa(text) == [("Comment se préparer ?", "Relisez l'offre et préparez trois exemples.", "Entretien (que faut-il préparer ?)")]
     assert looks_like_question("Faut-il une photo (couleur ou noir et blanc) ?")
     assert looks_like_question("Le CV (deux pages ?) est-il trop long ?")
+
+
+@pytest.mark.parametrize("marker", ["1.", "-", "2)"])
+def test_list_item_questions_answered_at_the_margin(marker: str) -> None:
+    text = (
+        f"# FAQ stagiaires\n\n{marker} **Comment obtenir ma convention de stage ?**\n\n"
+        "La convention est générée par la plateforme de l'école.\n\n"
+        f"{marker} Qui signe la convention ?\n\nL'étudiant, l'entreprise et l'école.\n"
+    )
+    assert qa(text) == [
+        ("Comment obtenir ma convention de stage ?", "La convention est générée par la plateforme de l'école.", None),
+        ("Qui signe la convention ?", "L'étudiant, l'entreprise et l'école.", None),
+    ]
+
+
+def test_a_lone_question_bullet_in_an_answer_stays_in_it() -> None:
+    text = "## Comment préparer un entretien ?\n\nUne seule question compte :\n\n- Pourquoi vous ?\n\nPréparez-la avec des exemples.\n"
+    assert qa(text) == [("Comment préparer un entretien ?", "Une seule question compte :\n\n- Pourquoi vous ?\n\nPréparez-la avec des exemples.", None)]
+
+
+def test_what_closes_a_document_is_not_the_last_answer() -> None:
+    text = (
+        "# FAQ\n\n## Combien de temps pour contester mon licenciement ?\n\nDouze mois à compter de la notification[^1].\n\n"
+        "## Ma clause de non-concurrence est-elle valable ?\n\nSeulement avec une contrepartie financière.\n\n"
+        "![schéma][image1]\n\n"
+        "## Contacts utiles\n\n- Maison de l'Emploi : 04 72 00 00 00\n\n"
+        "[^1]: Article L1471-1 du Code du travail.\n\n"
+        "[image1]: <data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB>\n\n"
+        "---\n\n*Dernière mise à jour : janvier 2024.*\n"
+    )
+    assert qa(text) == [
+        ("Combien de temps pour contester mon licenciement ?",
+         "Douze mois à compter de la notification[^1].\n\n[^1]: Article L1471-1 du Code du travail.", None),
+        ("Ma clause de non-concurrence est-elle valable ?", "Seulement avec une contrepartie financière.\n\n![schéma][image1]", None),
+    ]
+    kinds = {s.line: s.kind for s in parse_markdown(text, "faq.md").skipped}
+    assert kinds[17] == kinds[19] == "reference" and kinds[23] == "footer" and kinds[13] == "heading"
+
+
+def test_a_rule_before_a_long_last_part_keeps_it_in_the_answer() -> None:
+    long_tail = " ".join(["Pensez aussi à relancer le recruteur une semaine après l'entretien."] * 5)
+    text = f"## Comment relancer ?\n\nPar courriel.\n\n---\n\n{long_tail}\n"
+    assert qa(text)[0][1].endswith(long_tail)

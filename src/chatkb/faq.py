@@ -59,9 +59,14 @@ _EMOJI_EDGES = re.compile(
     r"^(?:[\s\u200d\ufe0f]|:[a-z0-9_+-]+:|[^\w\s«\"'(\[])+|(?:[\s\u200d\ufe0f]|:[a-z0-9_+-]+:|[\U0001F000-\U0001FAFF\u2600-\u27BF])+$"
 )
 # Headings of a FAQ's closing sections, not questions: "Pour aller plus loin", "Liens utiles"…
+# Lines shown by no Markdown renderer as answer text: footnote definitions ("[^1]: Article L1471-1"),
+# and the pictures a Google Docs export appends as data URIs ("[image1]: <data:image/png;base64,…>").
+_NOT_ANSWER_TEXT = re.compile(r"^ {0,3}\[(?:\^[^\]]+|[^\]]+\]:\s*<?data:)[^\n]*$")
+_FOOTNOTE_REF = re.compile(r"\[\^[^\]\s]+\]")
 _RESOURCES_HEADING = re.compile(
     r"^(?:pour (?:aller|en savoir) plus(?: loin)?|en savoir plus|aller plus loin|liens? utiles?|ressources?(?: utiles)?"
-    r"|voir aussi|(?:a|à) lire (?:aussi|également)|sources?|r[ée]f[ée]rences?|bibliographie|contribuer|contacts?"
+    r"|voir aussi|(?:a|à) lire (?:aussi|également)|sources?|r[ée]f[ée]rences?|bibliographie|contribuer"
+    r"|(?:contacts?|adresses|num[ée]ros)(?: utiles)?"
     r"|nous contacter|mentions l[ée]gales|sommaire|table des mati[èe]res)\s*:?$",
     re.IGNORECASE,
 )
@@ -134,6 +139,8 @@ class _State:
     lines: list[str]
     separators: set[int]
     expert: str | None = None
+    end: int = 0  # where answers stop: the end of the text, or a closing footer (see _footer_start)
+    footnotes: dict[str, str] = field(default_factory=dict)  # "[^1]" → its definition line
     found: list[tuple[_Node, tuple[int, int, str] | None, str | None]] = field(default_factory=list)
     kinds: dict[int, str] = field(default_factory=dict)
 
@@ -171,9 +178,17 @@ def parse_markdown(text: str, source: str) -> Document:
     nodes, separators = _collect_nodes(tokens, lines, env)
     _link_tree(nodes, len(lines))
 
-    state = _State(lines=lines, separators=separators)
+    state = _State(lines=lines, separators=separators, end=_footer_start(lines, nodes, separators))
     for i in range(fm_end):
         state.kinds[i] = "front_matter"
+    for i in range(state.end, len(lines)):
+        if lines[i].strip():
+            state.kinds[i] = "footer"
+    for i, line in enumerate(lines):
+        if _NOT_ANSWER_TEXT.match(line):
+            state.kinds[i] = "reference"
+            if line.lstrip().startswith("[^"):
+                state.footnotes[line.strip().split("]", 1)[0] + "]"] = line.strip()
     title_node = _find_title(nodes)
     state.expert = meta.get("author") or _author_in_intro(lines, fm_end, nodes, title_node)
     _walk(nodes, title_node, state)
@@ -256,6 +271,7 @@ def _collect_nodes(tokens: list[Token], lines: list[str], env: dict) -> tuple[li
     """Top-level headings and bold question paragraphs, in order; and the ``---`` lines."""
     nodes: list[_Node] = []
     separators: set[int] = set()
+    items = _items_per_list(tokens)
     for i, tok in enumerate(tokens):
         if tok.map is None or tok.level != (1 if tok.type == "list_item_open" else 0):
             continue  # top-level blocks, and the items of top-level lists
@@ -266,7 +282,7 @@ def _collect_nodes(tokens: list[Token], lines: list[str], env: dict) -> tuple[li
             if node is not None:
                 nodes.append(node)
         elif tok.type == "list_item_open" and i + 2 < len(tokens) and tokens[i + 1].type == "paragraph_open":
-            node = _item_node(tok, tokens[i + 2].content, lines, env)
+            node = _item_node(tok, tokens[i + 2].content, lines, env, alone=items.get(i) == 1)
             if node is not None:
                 nodes.append(node)
         elif tok.type == "paragraph_open" and i + 1 < len(tokens):
@@ -275,12 +291,37 @@ def _collect_nodes(tokens: list[Token], lines: list[str], env: dict) -> tuple[li
                 node = _bold_node(tok.map[0], content, lines, env)
                 if node is not None:
                     nodes.append(node)
+    # "1. **Question ?**" alone in its list, its answer a paragraph at the margin below: read as a
+    # bold question when the document does it at least twice (one such item is a list in an answer).
+    unindented = [n for n in nodes if n.level == BOLD_LEVEL and n.item_end == -1]
+    for n in unindented:
+        n.item_end = None
+    if len(unindented) < 2:
+        nodes = [n for n in nodes if all(n is not u for u in unindented)]
     return nodes, separators
 
 
-def _item_node(tok: Token, content: str, lines: list[str], env: dict) -> _Node | None:
+def _items_per_list(tokens: list[Token]) -> dict[int, int]:
+    """Token index of each top-level list item → how many items its list has."""
+    out: dict[int, int] = {}
+    current: list[int] = []
+    for i, tok in enumerate(tokens):
+        if tok.level != 0 and not (tok.level == 1 and tok.type == "list_item_open"):
+            continue
+        if tok.type in ("bullet_list_open", "ordered_list_open"):
+            current = []
+        elif tok.type == "list_item_open":
+            current.append(i)
+        elif tok.type in ("bullet_list_close", "ordered_list_close"):
+            out.update((j, len(current)) for j in current)
+    return out
+
+
+def _item_node(tok: Token, content: str, lines: list[str], env: dict, *, alone: bool = False) -> _Node | None:
     """A list item that asks a question and answers it below, indented: ``- **Question ?**``
-    or ``- Question ?`` (Notion's toggles). An item with no answer is a list, not a FAQ."""
+    or ``- Question ?`` (Notion's toggles). An item with no answer is a list, not a FAQ, unless
+    it is ``alone`` in its list: then its answer may follow at the margin ("1. **Question ?**",
+    a blank line, the answer, "2. **Question ?**"…), see :func:`_collect_nodes`."""
     start, end = tok.map or (0, 0)
     first = content.split("\n", 1)[0]
     if "?" not in first:
@@ -290,9 +331,14 @@ def _item_node(tok: Token, content: str, lines: list[str], env: dict) -> _Node |
     else:
         text = _question_text(first if not _INLINE_MARKUP.search(first) else _plain(_inline_children(first, env)))
         node = _Node(BOLD_LEVEL, text, start, start + 1, start + 1, bold=True) if _ENDS_WITH_QUESTION_MARK.search(text) else None
-    if node is None or (node.body_start >= end and node.head_rest is None):
+    if node is None:
         return None
     body = [ln for ln in lines[node.end:end] if ln.strip()]
+    if not body and node.head_rest is None:
+        if not alone:
+            return None
+        node.level, node.item_end = BOLD_LEVEL, -1  # a candidate, kept when the document has two
+        return node
     node.level, node.item_end = ITEM_LEVEL, end
     node.indent = min((len(ln) - len(ln.lstrip(" ")) for ln in body), default=0)
     return node
@@ -514,7 +560,9 @@ def _region(state: _State, node: _Node, end: int) -> tuple[int, int, str] | None
     """The answer after ``node`` up to ``end``: (first line, last line, text), 0-based, or None."""
     lines = state.lines
     entries: list[tuple[int, str]] = []
-    for i in range(node.body_start, min(end, len(lines))):
+    for i in range(node.body_start, min(end, state.end)):
+        if state.kinds.get(i) == "reference":
+            continue
         text = node.head_rest if (i == node.body_start and node.head_rest is not None) else lines[i]
         if node.indent and text[: node.indent].strip() == "":
             text = text[node.indent :]  # a list item's answer, out of the list
@@ -539,7 +587,26 @@ def _region(state: _State, node: _Node, end: int) -> tuple[int, int, str] | None
     if lo >= hi:
         return None
     kept = entries[lo:hi]
-    return kept[0][0], kept[-1][0], "\n".join(t for _, t in kept)
+    text = "\n".join(t for _, t in kept)
+    notes = [state.footnotes[ref] for ref in dict.fromkeys(_FOOTNOTE_REF.findall(text)) if ref in state.footnotes]
+    if notes:  # the answer's own footnotes, from the end of the document
+        text += "\n\n" + "\n".join(notes)
+    return kept[0][0], kept[-1][0], text
+
+
+def _footer_start(lines: list[str], nodes: list[_Node], separators: set[int]) -> int:
+    """The line after which the text is a footer, not the last answer: a short text (three lines,
+    40 words at most: "*Dernière mise à jour : janvier 2024*", "© Apec") below the last ``---``
+    of the document, with no question after it. ``len(lines)`` when there is none."""
+    if not separators:
+        return len(lines)
+    rule = max(separators)
+    if any(n.start > rule for n in nodes):
+        return len(lines)
+    tail = [ln for ln in lines[rule + 1 :] if ln.strip()]
+    if not tail or len(tail) > 3 or sum(len(ln.split()) for ln in tail) > 40:
+        return len(lines)
+    return rule + 1
 
 
 def _is_toc(lines: list[str], start: int, end: int) -> bool:
