@@ -1062,3 +1062,76 @@ def test_live_chat_handles_and_emoji_names_speak() -> None:
     assert [t.answer.text for t in doc.threads] == [
         "Ce n'est pas obligatoire en France.", "Reprenez les mots clés de l'annonce.", "Indiquez simplement les dates.",
     ]
+
+
+SOPHIE = "Bonjour à tous, nous avons le plaisir d'accueillir Sophie Marchand, consultante Apec.\n"
+
+
+def test_moderator_lines_and_a_question_received_beforehand() -> None:
+    doc = parse_lines(
+        SOPHIE + "Paul : Faut-il parler en brut ou en net ?\n"
+        "On parle toujours en brut annuel.\n"
+        "Nous avons beaucoup de questions, Sophie va essayer de répondre au plus grand nombre.\n"
+        "Une question reçue par mail avant le chat : comment négocier le variable ?\n"
+        "Précisez toujours s'il est inclus dans le package.\n"
+        "Il ne reste que quelques minutes !\n"
+        "Léa : Et les tickets resto ?\n"
+        "Ils se négocient rarement."
+    )
+    assert shape(doc) == [([(2, "Paul")], (3, 3)), ([(5, None)], (6, 6)), ([(8, "Léa")], (9, 9))]
+    assert doc.threads[1].questions[0].text == "comment négocier le variable ?"
+    assert skipped_kinds(doc)[4] == skipped_kinds(doc)[7] == "moderator"
+
+
+def test_a_greeting_that_goes_on_to_ask_or_to_tell_is_kept() -> None:
+    doc = parse_lines(
+        SOPHIE + "GÉRALDINE : BONJOUR QUELLES SONT LES QUALITÉS D'UN BON MANAGER SELON VOUS\n"
+        "L'écoute, la clarté et l'exemplarité.\n"
+        "Maman solo : Bonjour, j'ai une sclérose en plaques diagnostiquée l'an dernier\n"
+        "Maman solo : est-ce que je peux demander un temps partiel ?\n"
+        "Oui, voyez le médecin du travail.\n"
+        "Julie : Bonjour à tous !\n"
+    )
+    assert shape(doc) == [([(2, "GÉRALDINE")], (3, 3)), ([(4, "Maman solo"), (5, "Maman solo")], (6, 6))]
+    assert skipped_kinds(doc)[7] == "greeting"
+
+
+def test_the_expert_asking_back_is_the_answer_not_the_question() -> None:
+    doc = parse_lines(
+        SOPHIE + "Paul : je voudrais savoir comment annoncer ma démission\n"
+        "Vous avez peur de la réaction de votre manager ?\n"
+        "C'est normal. Demandez un entretien en face à face.\n"
+        "Léa : j'ai 45 ans et je suis cadre\n"
+        "Est-ce trop tard pour changer de métier ?\n"
+        "Non."
+    )
+    assert shape(doc) == [([(2, "Paul")], (3, 4)), ([(5, "Léa")], (7, 7))]
+    assert doc.threads[1].questions[0].text.endswith("Est-ce trop tard pour changer de métier ?")
+
+
+def test_advice_labels_that_look_like_speakers_stay_in_the_answer() -> None:
+    doc = parse_lines(
+        SOPHIE + "Paul : Mon employeur me fait une contre-offre, je fais quoi ?\n"
+        "Question à vous poser : qu'est-ce qui vous motive le plus ?\n"
+        "Posez-vous la question : pourquoi vouliez-vous partir ?\n"
+        "Demandez-vous : est-ce le bon moment ?\n"
+        "Principalement :\n"
+        "- le salaire,\n"
+        "- les perspectives.\n"
+        "Jean-Marie : Et si je refuse ?\n"
+        "Rien de grave."
+    )
+    assert shape(doc) == [([(2, "Paul")], (3, 8)), ([(9, "Jean-Marie")], (10, 10))]
+
+
+def test_expert_named_after_a_comma_and_a_title_in_quotes() -> None:
+    doc = parse_lines(
+        "Retranscription du Chat Conseil Apec « Quitter son poste » du mardi 8 octobre.\n"
+        "Bonjour à tous ! Aujourd'hui, Nathalie Roux, consultante Apec, répond à vos questions.\n"
+        "Paul : Combien de temps pour avoir la RQTH ?\n"
+        "Comptez environ 4 mois.\n"
+        "Merci Nathalie. Le mot de la fin ?\n"
+        "Votre handicap ne vous définit pas."
+    )
+    assert (doc.title, doc.expert) == ("Chat Conseil Apec : Quitter son poste", "Nathalie Roux")
+    assert shape(doc) == [([(3, "Paul")], (4, 4)), ([(5, None)], (6, 6))]

@@ -76,6 +76,7 @@ _FUNCTION_WORDS = frozenset(
     sinon bref concretement personnellement perso franchement finalement ainsi surtout
     d'abord dabord deja encore toujours jamais parfois souvent oui non ok""".split()
 )
+_IMPERATIVE = re.compile(r"^[a-z]+(?:ez|ons|e|s)-(?:vous|nous|toi|moi|le|la|les|lui|leur|en|y)$")
 _NAME_PARTICLES = frozenset("de du des d le la van von der di da dos del".split())
 # Generic labels that open a line of advice or a header field (metadiscourse), any topic.
 _LABEL_NOUNS = frozenset(
@@ -123,6 +124,7 @@ _ASKS_PREFIX = re.compile(
 _PASSED_ON = re.compile(r"\bquestion (?:de |d'|d’)(?P<name>[A-ZÀ-Þ][\w.'’-]*(?: [A-ZÀ-Þ]\.?)?)\b[^:?]{0,60}:\s*(?P<q>\S.*\?)\s*$")
 _NEXT_QUESTION = re.compile(
     r"^(?:(?:une|la)\s+)?(?:autre|nouvelle|derniere|prochaine)\s+question$|^question\s+suivante$"
+    r"|^(?:une|la|cette)\s+question\s+(?:recue|envoyee|arrivee|posee)\s+(?:par|sur|via|avant|en amont|lors)\b.{0,60}$"
 )
 _ANSWER_BY = re.compile(r"^(?:la\s+)?(?:reponse|rep)\s+(?:de|d')\s*(?P<name>.+)$")
 
@@ -212,13 +214,14 @@ _CLOSING = re.compile(
 )
 # The moderator's "time left" announcement: "Il nous reste un quart d'heure, n'hésitez pas !"
 _TIME_LEFT = re.compile(
-    r"\bil (?:ne )?(?:nous )?reste (?:encore |plus que |seulement |environ )?(?:(?:un|une|\d+|quelques|cinq|dix|quinze|vingt|trente)\s+)?"
+    r"\bil (?:ne )?(?:nous )?reste (?:encore |plus que |que |seulement |environ )?(?:(?:un|une|\d+|quelques|cinq|dix|quinze|vingt|trente)\s+)?"
     r"(?:petite?s?\s+)?(?:quart d'heure|demi-heure|(?:dizaine|quinzaine|vingtaine|trentaine) de minutes|minutes?|min)\b"
 )
 # The moderator on the running order: "Nous passons maintenant aux questions sur…", "Petite pause".
 _RUNNING_ORDER = re.compile(
     r"\b(?:nous passons (?:maintenant )?(?:a|aux)|passons (?:maintenant )?(?:a|aux) (?:questions?|sujet|theme)"
-    r"|petite pause|beaucoup de questions sur|nous avons recu (?:beaucoup|de nombreuses)|nous y revenons)\b"
+    r"|petite pause|beaucoup de questions sur|nous y revenons|petite precision de l'equipe"
+    r"|nous (?:avons (?:recu )?|recevons )(?:beaucoup|enormement|de nombreuses|pas mal)(?: de questions)?)\b"
 )
 # … and on what the expert will do: "Nathalie va y répondre", "Laurent y répond juste après".
 _EXPERT_WILL = re.compile(
@@ -255,7 +258,7 @@ _INTRO = re.compile(
 )
 # "Isabelle Lemoine, consultante Apec, répond à vos questions": the guest named before their role.
 _INTRO_ROLE = re.compile(
-    r"(?:^|(?<=[.!?:] ))" + _NAME + r"\s*,\s*(?i:notre\s+)?(?i:consultant\w*|conseill\w*|coach\w*|expert\w*|intervenant\w*|psycholog\w*)\b[^.!?]{0,80}?"
+    r"(?:^|(?<=[.!?:,] ))" + _NAME + r"\s*,\s*(?i:notre\s+)?(?i:consultant\w*|conseill\w*|coach\w*|expert\w*|intervenant\w*|psycholog\w*)\b[^.!?]{0,80}?"
     r"\b(?i:r[ée]pond(?:ra)?|vous r[ée]pond|sera (?:avec nous|l[àa])|est (?:avec nous|l[àa]|parmi nous)|nous rejoint|anime)\b"
 )
 _ADDRESSES = re.compile(r"\b(?:vous|votre|vos)\b")  # the expert speaking to the asker
@@ -268,6 +271,10 @@ _TITLE = re.compile(
     r"(?P<topic>.+?)\s*[.!…]*$"
 )
 
+# "… du Chat Conseil Apec « Quitter son poste » du mardi 8 octobre": the theme in quotes.
+_QUOTED_TITLE = re.compile(
+    r"(?P<event>(?i:chat|tchat|webinaire|webinar|session|permanence)\b[^«“\",.!?:]{0,40}?)\s*[«“\"]\s*(?P<topic>[^»”\"]{3,80}?)\s*[»”\"]"
+)
 _EVENT_TITLE = re.compile(
     r"(?P<event>(?i:chat|tchat|webinaire|session|permanence)\b[^,.!?:]{0,40}?)\s+"
     r"(?i:consacr[ée]e?s? (?:à|aux?)|dédiée? (?:à|aux?)|autour d[eu]s?|sur)\s+(?P<topic>[^.!?]+)"
@@ -391,6 +398,8 @@ def _shape_score(name: str) -> int:
     first = re.split(r"['’]", ftoks[0])[0] if "'" in ftoks[0] else ftoks[0]
     if re.fullmatch(r"[\divxlc]+[.)]?", ftoks[0]):
         return -6
+    if _IMPERATIVE.match(ftoks[0]):
+        return -6  # "Posez-vous la question", "Demandez-vous", "Renseignez-vous": advice, not a name
     if first in _FUNCTION_WORDS or ftoks[0] in _FUNCTION_WORDS or _ORDINAL.match(ftoks[0]):
         # "Le Gall", "La Fontaine": a determiner followed by a capitalised word may be a surname.
         return -1 if len(tokens) > 1 and tokens[1][:1].isupper() else -6
@@ -589,13 +598,21 @@ def _social_kind(text: str) -> str | None:
     words = _words(folded)
     if _THANKS.match(folded) and len(words) <= 15:
         return "thanks"
-    if (_GREETING.match(folded) or _FAREWELL.match(folded)) and len(words) <= 10:
+    if (_GREETING.match(folded) or _FAREWELL.match(folded)) and len(words) <= 10 and not _says_more(folded):
         return "greeting"
     if len(words) <= 6 and all(w in _CHITCHAT_WORDS or w.isdigit() for w in words):
         return "chitchat"
     if _SOCIAL_REPLY.match(folded) and len(words) <= 10:
         return "chitchat"
     return None
+
+
+def _says_more(folded: str) -> bool:
+    """A greeting that goes on to ask or to tell one's situation, even without "?": "BONJOUR
+    QUELLES SONT LES QUALITES D'UN BON MANAGER", "Bonjour, j'ai une sclérose en plaques…"."""
+    rest = _GREETING.sub("", folded, count=1).lstrip(" ,!.-")
+    rest = re.sub(r"^(?:a (?:tous|toutes)(?: et a tous)?|tout le monde|madame|monsieur)\b[\s,!.]*", "", rest)
+    return bool(_INTERROGATIVE.match(rest) or (_FIRST_PERSON.match(rest) and len(_words(rest)) >= 4))
 
 
 def _ends_chat(folded: str) -> bool:
@@ -696,6 +713,8 @@ def _decide_speakers(lines: list[_Line], expert_key: str | None, ts_mode: bool) 
         body = ln.body
         nxt = following.get(ln.no)
         if not body and nxt is not None and nxt.no == ln.no + 1:
+            if _BULLET.match(nxt.text) and not ln.ts:
+                s -= 4  # "Principalement :" above "- avoir travaillé 5 ans": a list's introduction
             body = nxt.text  # "Paul (14:02) :" alone on its line: the message is below
         if _social_kind(body) is not None and body:
             s += 3
@@ -944,6 +963,8 @@ def _asked_and_answered(
         marker = bool(_QMARK.match(_fold(pfx.name or "")))
         if (pfx.shape <= -6 and not marker) or prev.text.rstrip().endswith(":") or _social_kind(ln.body):
             continue
+        if _asks_back(f"{pfx.name} {ln.body}"):
+            continue  # "Question à vous poser : qu'est-ce qui vous motive ?": the expert, to the asker
         if marker and prev.prefix is not None and _QMARK.match(_fold(prev.prefix.name or "")):
             continue  # "Question n°1 : …", "Question n°2 : …": a list in the answer
         after_question = _is_participant_head(prev, experts, moderators) and "?" in prev.body
@@ -968,6 +989,14 @@ def _label_shaped(name: str) -> bool:
 def _continues(prev: str, text: str) -> bool:
     """A lowercase line after a line that did not end a sentence continues it."""
     return bool(text[:1].islower()) and not _BULLET.match(text) and not re.search(r"[.!?…:)]\s*$", prev)
+
+
+def _asks_back(text: str) -> bool:
+    """The expert's clarifying question, which speaks to the asker ("Vous avez peur de la réaction
+    de votre manager ?", "Quel est votre salaire actuel ?"), not the asker going on ("Est-ce
+    trop tard ?")."""
+    folded = _fold(text)
+    return bool(_ADDRESSES.search(folded)) and not _FIRST_PERSON.match(folded) and not re.search(r"\b(?:je|j'|mon|ma|mes)\b", folded)
 
 
 def _build_messages(lines: list[_Line], prefixed_expert: bool, ts_mode: bool) -> list[_Msg]:
@@ -1002,7 +1031,8 @@ def _build_messages(lines: list[_Line], prefixed_expert: bool, ts_mode: bool) ->
             or (cur.prefix is not None and cur.prefix.kind in ("q", "relay", "name") and adjacent
                 and len(cur.lines) == 1 and "?" not in cur.text and ln.text.rstrip().endswith("?")
                 and len(ln.text.split()) <= 25
-                and _social_kind(cur.text) is None)  # not "Merci beaucoup !" + "Merci X, le mot de la fin ?"
+                and _social_kind(cur.text) is None  # not "Merci beaucoup !" + "Merci X, le mot de la fin ?"
+                and not _asks_back(ln.text))
         )
         if absorbs and cur is not None:
             cur.lines.append(ln.no)
@@ -1245,7 +1275,7 @@ def _title(first: _Line | None) -> str | None:
     if first is None:
         return None
     text = first.body if first.head else first.text
-    for rx in (_TITLE, _EVENT_TITLE) if first.head else (_TITLE,):
+    for rx in (_TITLE, _QUOTED_TITLE, _EVENT_TITLE) if first.head else (_TITLE, _QUOTED_TITLE):
         m = rx.search(text)
         if m:
             event = m.group("event").strip(" \"«»'")
