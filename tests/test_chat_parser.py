@@ -1161,3 +1161,23 @@ def test_expert_named_after_a_comma_and_a_title_in_quotes() -> None:
     )
     assert (doc.title, doc.expert) == ("Chat Conseil Apec : Quitter son poste", "Nathalie Roux")
     assert shape(doc) == [([(3, "Paul")], (4, 4)), ([(5, None)], (6, 6))]
+
+
+def test_a_reply_to_the_expert_s_question_back_stays_in_the_answer_in_order() -> None:
+    doc = parse_lines(
+        SOPHIE + "Marie-Pierre : J'ai 52 ans, une RQTH et je suis cadre commerciale.\n"
+        "Marie-Pierre : que me conseillez vous ?\n"
+        "Marie-Pierre, quel type de poste visez-vous ?\n"
+        "Marie-Pierre : le même métier, dans le secteur médical\n"
+        "Marie-Pierre : j'ai 20 ans d'expérience\n"
+        "C'est un vrai atout : ciblez les entreprises qui ont un accord handicap.\n"
+        "Paul : Peut-on être licencié à cause de son handicap ?\n"
+        "Non."
+    )
+    assert shape(doc) == [([(2, "Marie-Pierre"), (3, "Marie-Pierre")], (4, 7)), ([(8, "Paul")], (9, 9))]
+    assert doc.threads[0].answer.text.split("\n") == [
+        "Marie-Pierre, quel type de poste visez-vous ?",
+        "Marie-Pierre : le même métier, dans le secteur médical",
+        "Marie-Pierre : j'ai 20 ans d'expérience",
+        "C'est un vrai atout : ciblez les entreprises qui ont un accord handicap.",
+    ]

@@ -1157,11 +1157,13 @@ def _preamble_kind(msg: _Msg) -> str:
 
 
 def _is_reply(msg: _Msg, cur: _Open | None) -> bool:
-    """A participant answering the expert's clarifying question, inside the same thread."""
+    """A participant answering the expert's clarifying question, inside the same thread: kept in
+    the answer, where the exchange reads in order (its facts are searchable there too)."""
     if cur is None or not cur.answer or msg.prefix is None or msg.prefix.kind != "name":
         return False
     askers = {q.prefix.key for q in cur.questions if q.prefix is not None}
-    return msg.prefix.key in askers and cur.answer[-1].text.rstrip().endswith("?") and "?" not in msg.text
+    expert_said = [m for m in cur.answer if m.cat != "reply"]  # a reply may take two lines
+    return bool(expert_said) and msg.prefix.key in askers and expert_said[-1].text.rstrip().endswith("?") and "?" not in msg.text
 
 
 def _assemble(msgs: list[_Msg], expert_words: set[str]) -> tuple[list[_Open], list[Skipped]]:
@@ -1202,8 +1204,10 @@ def _assemble(msgs: list[_Msg], expert_words: set[str]) -> tuple[list[_Open], li
     target: _Open | None = None
     for m in msgs:
         if m.cat == "question":
-            if _is_reply(m, cur):
-                skip(m, "reply")
+            if _is_reply(m, cur):  # in the answer, in order and by name: "Karim : 42k fixe plus variable"
+                assert cur is not None
+                said = f"{m.speaker} : {m.text}" if m.speaker else m.text
+                (target or cur).answer.append(_Msg(m.lines, [said], m.prefix, m.ts, cat="reply"))
                 continue
             if cur is not None and cur.answer:
                 close(cur)
