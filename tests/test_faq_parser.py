@@ -504,3 +504,18 @@ def test_a_rule_before_a_long_last_part_keeps_it_in_the_answer() -> None:
     long_tail = " ".join(["Pensez aussi à relancer le recruteur une semaine après l'entretien."] * 5)
     text = f"## Comment relancer ?\n\nPar courriel.\n\n---\n\n{long_tail}\n"
     assert qa(text)[0][1].endswith(long_tail)
+
+
+def test_a_sheet_whose_sub_headings_are_parts_of_its_answer_is_one_thread() -> None:
+    text = (
+        "# Fiches pratiques\n\n## Démission et chômage\n\nEn principe, la démission ne donne pas droit au chômage.\n\n"
+        "### Les démissions légitimes\n\nSuivre un conjoint, salaires impayés.\n\n"
+        "### Le réexamen à 121 jours\n\nAprès 121 jours, demandez un réexamen.\n\n"
+        "## Inscription à France Travail\n\nInscrivez-vous dès le lendemain de la fin du contrat.\n"
+    )
+    assert qa(text) == [
+        ("Démission et chômage",
+         "En principe, la démission ne donne pas droit au chômage.\n\n### Les démissions légitimes\n\n"
+         "Suivre un conjoint, salaires impayés.\n\n### Le réexamen à 121 jours\n\nAprès 121 jours, demandez un réexamen.", None),
+        ("Inscription à France Travail", "Inscrivez-vous dès le lendemain de la fin du contrat.", None),
+    ]

@@ -532,6 +532,11 @@ def _visit(node: _Node, topic: str | None, state: _State) -> None:
         own_end = min(own_end, node.item_end)
     region = _region(state, node, own_end)
 
+    if node.text and kids and _is_sheet(node, kids) and _region(state, node, kids[0].start):
+        whole = _region(state, node, node.section_end)  # "## Démission et chômage", its parts below
+        if whole:
+            state.found.append((node, whole, topic))
+            return
     if not node.text:
         _mark(state, node.start, node.end, "heading")
         _mark(state, node.body_start, own_end, "other")
@@ -554,6 +559,19 @@ def _visit(node: _Node, topic: str | None, state: _State) -> None:
         _mark(state, node.body_start, own_end, "intro")
     for child in kids:
         _visit(child, node.text or topic, state)
+
+
+def _is_sheet(node: _Node, kids: list[_Node]) -> bool:
+    """A section heading whose sub-headings are parts of one answer, not questions: "## Démission
+    et chômage", its first paragraph, then "### Les démissions légitimes", "### Le réexamen à 121
+    jours". It is one thread, its parts in its answer (long answers are found through their
+    passages too). With no text of its own before them ("## Le CV", then "### La photo"), it is
+    the topic of its sub-headings, as before."""
+    return (
+        1 < node.level < BOLD_LEVEL and not node.question_shaped and not node.bold
+        and all(k.level < BOLD_LEVEL and not k.question_shaped for k in kids)
+        and not _RESOURCES_HEADING.match(node.text)
+    )
 
 
 def _region(state: _State, node: _Node, end: int) -> tuple[int, int, str] | None:
