@@ -519,3 +519,16 @@ def test_a_sheet_whose_sub_headings_are_parts_of_its_answer_is_one_thread() -> N
          "Suivre un conjoint, salaires impayés.\n\n### Le réexamen à 121 jours\n\nAprès 121 jours, demandez un réexamen.", None),
         ("Inscription à France Travail", "Inscrivez-vous dès le lendemain de la fin du contrat.", None),
     ]
+
+
+def test_two_question_headings_in_a_row_share_the_answer_below() -> None:
+    text = (
+        "## Dois-je déclarer mes heures de bénévolat ?\n## Le bénévolat réduit-il mon allocation ?\n\n"
+        "Non : le bénévolat n'a aucun effet sur l'ARE.\n\n## Et sans réponse ?\n\n## Une autre ?\n\nOui.\n"
+    )
+    doc = parse_markdown(text, "faq.md")
+    assert [[q.text for q in t.questions] for t in doc.threads] == [
+        ["Dois-je déclarer mes heures de bénévolat ?", "Le bénévolat réduit-il mon allocation ?"],
+        ["Et sans réponse ?", "Une autre ?"],
+    ]
+    assert doc.threads[0].answer.text == "Non : le bénévolat n'a aucun effet sur l'ARE."

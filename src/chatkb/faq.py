@@ -655,14 +655,25 @@ def _author_in_intro(lines: list[str], fm_end: int, nodes: list[_Node], title: _
 
 def _build_threads(state: _State, source: str) -> list[Thread]:
     threads: list[Thread] = []
-    for node, region, topic in sorted(state.found, key=lambda f: f[0].start):
+    pending: list[Question] = []  # unanswered questions right above the next one share its answer
+    found = sorted(state.found, key=lambda f: f[0].start)
+    for i, (node, region, topic) in enumerate(found):
         question = Question(text=node.text, speaker=None, line=node.start + 1)
+        nxt = found[i + 1] if i + 1 < len(found) else None
+        if region is None and nxt is not None and nxt[2] == topic and _nothing_between(state.lines, node.end, nxt[0].start):
+            pending.append(question)  # "## Dois-je déclarer… ?" then "## Le bénévolat réduit-il… ?", one answer
+            continue
         answer = None
         if region is not None:
             first, last, text = region
             answer = Answer(text=text, speaker=state.expert, start_line=first + 1, end_line=last + 1)
-        threads.append(make_thread(source, len(threads), [question], answer, topic))
+        threads.append(make_thread(source, len(threads), [*pending, question], answer, topic))
+        pending = []
     return threads
+
+
+def _nothing_between(lines: list[str], start: int, end: int) -> bool:
+    return not any(line.strip() for line in lines[start:end])
 
 
 def _skipped_lines(state: _State, threads: list[Thread]) -> list[Skipped]:
