@@ -532,3 +532,15 @@ def test_two_question_headings_in_a_row_share_the_answer_below() -> None:
         ["Et sans réponse ?", "Une autre ?"],
     ]
     assert doc.threads[0].answer.text == "Non : le bénévolat n'a aucun effet sur l'ARE."
+
+
+def test_an_faq_written_in_html_headings_and_paragraphs() -> None:
+    text = (
+        "<h2>Questions fréquentes</h2>\n<h3>Comment obtenir ma convention de <b>stage</b> ?</h3>\n"
+        "<p>La convention est générée par la plateforme de l'école.</p>\n"
+        "<H3 class=\"q\">Qui signe la convention ?</H3>\n<p>L'étudiant, l'entreprise et l'école.</p>\n"
+    )
+    assert qa(text) == [
+        ("Comment obtenir ma convention de stage ?", "La convention est générée par la plateforme de l'école.", "Questions fréquentes"),
+        ("Qui signe la convention ?", "L'étudiant, l'entreprise et l'école.", "Questions fréquentes"),
+    ]

@@ -48,6 +48,8 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _DETAILS_TAG = re.compile(r"^[ \t]*</?details\b[^>\n]*>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _SUMMARY = re.compile(r"^[ \t]*<summary\b[^>\n]*>(.*?)</summary>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _TAG = re.compile(r"<[^>\n]*>")
+_HTML_HEADING = re.compile(r"^[ \t]*<h([1-6])\b[^>\n]*>(.*?)</h\1>[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_HTML_PARAGRAPH = re.compile(r"^[ \t]*<p\b[^>\n]*>(.*?)</p>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 # A quotation or an aside in parentheses closing a heading: its "?" is not the heading's.
 _QUOTED_END = re.compile(r"(?:«[^«»]*»|“[^“”]*”|\"[^\"]*\"|\([^()]*\))[\s.…]*$")
 INTRO_ANSWER_WORDS = 40  # a section heading's own text this long is an answer, not an intro
@@ -212,8 +214,9 @@ def parse_markdown(text: str, source: str) -> Document:
 def _clean_source(text: str) -> str:
     """What exports leave around FAQs, line numbers kept: pandoc's bookmarks and escaped
     numbers go, ``***Question ?***`` is read as bold; HTML comments go (they are notes for the authors, not
-    answers), and ``<details><summary>Question ?</summary> answer </details>`` (GitHub style)
-    becomes a bold question followed by its answer."""
+    answers), ``<details><summary>Question ?</summary> answer </details>`` (GitHub style)
+    becomes a bold question followed by its answer, and one-line ``<h3>…</h3>`` and ``<p>…</p>``
+    become a heading and a paragraph."""
     if "{#" in text:  # pandoc's bookmarks from Word: "## Titre {#_Toc123}", "[]{#_Toc123 .anchor}"
         text = _PANDOC_ANCHOR.sub("", text)
     text = _ESCAPED_NUMBER.sub(r"\1", text)  # "1\. **Question ?**" (pandoc): the bold question alone
@@ -224,6 +227,9 @@ def _clean_source(text: str) -> str:
     if "<summary" in text:
         text = _DETAILS_TAG.sub("", text)
         text = _SUMMARY.sub(lambda m: "**" + _SPACES.sub(" ", _TAG.sub("", m.group(1))).strip() + "**", text)
+    if "<h" in text or "<H" in text:  # an FAQ written in HTML: "<h3>Question ?</h3>", "<p>Réponse</p>"
+        text = _HTML_HEADING.sub(lambda m: "#" * int(m.group(1)) + " " + _SPACES.sub(" ", _TAG.sub("", m.group(2))).strip(), text)
+        text = _HTML_PARAGRAPH.sub(lambda m: m.group(1).strip(), text)
     return text
 
 
