@@ -544,3 +544,15 @@ def test_an_faq_written_in_html_headings_and_paragraphs() -> None:
         ("Comment obtenir ma convention de stage ?", "La convention est générée par la plateforme de l'école.", "Questions fréquentes"),
         ("Qui signe la convention ?", "L'étudiant, l'entreprise et l'école.", "Questions fréquentes"),
     ]
+
+
+def test_bold_advice_quoting_a_question_stays_in_the_answer() -> None:
+    text = (
+        "<details>\n<summary><b>Comment présenter une longue carrière dans une seule entreprise ?</b></summary>\n\n"
+        "**1. Découpez votre parcours.** Présentez chaque poste à part.\n\n"
+        "**2. Préparez la question « Pourquoi maintenant ? »** Ayez une réponse tournée vers l'avenir.\n\n"
+        "Enfin, ne vous excusez jamais de votre fidélité.\n</details>\n"
+    )
+    [(question, answer, _)] = qa(text)
+    assert question == "Comment présenter une longue carrière dans une seule entreprise ?"
+    assert "« Pourquoi maintenant ? »** Ayez une réponse" in answer and answer.endswith("fidélité.")

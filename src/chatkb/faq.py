@@ -384,10 +384,8 @@ def _bold_question(start: int, children: list[Token], close: int, lines: list[st
     rest_of_line = _plain(_split_lines(children[close + 1 :])[0]).strip()
     if rest_of_line.startswith("?") and not rest_of_line.strip(" ?:"):
         question += " ?"  # **Faut-il une photo** ?
-    if not question or not (
-        _ENDS_WITH_QUESTION_MARK.search(question) or (not rest_of_line and looks_like_question(question))
-    ):
-        return None
+    if not question or not looks_like_question(question) or not (_ENDS_WITH_QUESTION_MARK.search(question) or not rest_of_line):
+        return None  # "**Préparez la question « Pourquoi maintenant ? »** Ayez…": advice in an answer
     q_end = start + close_line + 1
     head_rest = None
     if rest_of_line.strip(" ?:"):  # the answer starts on the question's own line
