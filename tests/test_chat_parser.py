@@ -1181,3 +1181,44 @@ def test_a_reply_to_the_expert_s_question_back_stays_in_the_answer_in_order() ->
         "Marie-Pierre : j'ai 20 ans d'expérience",
         "C'est un vrai atout : ciblez les entreprises qui ont un accord handicap.",
     ]
+
+
+def test_anonymous_guests_camel_case_pseudos_and_sms_greetings() -> None:
+    doc = parse_lines(
+        "Bonjour à tous, nous avons le plaisir d'accueillir Nathalie Perrin, consultante Apec.\n"
+        "Marc : bjr\n"
+        "lolo92 : est ce que l'employeur peut refuser ?\n"
+        "Oui, la rupture conventionnelle repose sur un accord mutuel.\n"
+        "Sophie : slt\n"
+        "Invité_2207 : on a combien de temps pour se rétracter ?\n"
+        "Chaque partie dispose de 15 jours calendaires.\n"
+        "Invité : et l'indemnité est-elle imposable ?\n"
+        "En partie seulement.\n"
+        "Karine.T : Comment faire un bilan de compétences discrètement ?\n"
+        "TonyM : c'est quoi le CDD senior ?\n"
+        "Tony, c'est un CDD réservé aux demandeurs d'emploi de plus de 57 ans.\n"
+        "Karine, mobilisez votre CPF en dehors de votre temps de travail."
+    )
+    assert shape(doc) == [
+        ([(3, "lolo92")], (4, 4)),
+        ([(6, "Invité_2207")], (7, 7)),
+        ([(8, "Invité")], (9, 9)),
+        ([(10, "Karine.T")], (13, 13)),
+        ([(11, "TonyM")], (12, 12)),
+    ]
+    assert skipped_kinds(doc)[2] == skipped_kinds(doc)[5] == "greeting"
+
+
+@pytest.mark.parametrize(
+    "first, title",
+    [
+        ("Retranscription du Chat Conseil Apec du jeudi 14 mars : « Négocier une rupture conventionnelle ».",
+         "Chat Conseil Apec : Négocier une rupture conventionnelle"),
+        ('Voici la retranscription du Chat Conseil Apec de mardi sur le thème "Trouver un emploi après 50 ans".',
+         "Chat Conseil Apec : Trouver un emploi après 50 ans"),
+        ("Bonjour à tous, nous avons le plaisir d'accueillir Sophie Marchand, consultante Apec.", None),
+    ],
+)
+def test_titles(first: str, title: str | None) -> None:
+    doc = parse_lines(first + "\npaul75 : Comment faire ?\nAinsi.")
+    assert doc.title == title

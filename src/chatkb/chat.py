@@ -185,7 +185,8 @@ _REQUEST = re.compile(
 _FIRST_PERSON = re.compile(r"^(?:(?:bonjour|bonsoir|salut|hello)\W+)?(?:je|j'|moi|me|nous|mon|ma|mes)\b")
 _QUESTION_WORD = re.compile(r"\b(?:comment faire|que faire|quels?|quelles?|pourquoi|combien|est-ce|faut-il|peut-on)\b")
 _GREETING = re.compile(
-    r"^\W*(?:bonjour|bonsoir|salut|hello|hi|hey|coucou|rebonjour|re|bienvenue|good (?:morning|afternoon|evening))\b"
+    r"^\W*(?:bonjour|bonsoir|salut|hello|hi|hey|coucou|rebonjour|re|bienvenue|good (?:morning|afternoon|evening)"
+    r"|bjr|bsr|slt|cc|yo)\b"
 )
 _THANKS = re.compile(
     r"^\W*(?:(?:ok|okay|oki|ah|oh|d'accord|daccord|super|top|parfait|genial|tres bien|oui)\W+)?"
@@ -273,8 +274,13 @@ _TITLE = re.compile(
 
 # "… du Chat Conseil Apec « Quitter son poste » du mardi 8 octobre": the theme in quotes.
 _QUOTED_TITLE = re.compile(
-    r"(?P<event>(?i:chat|tchat|webinaire|webinar|session|permanence)\b[^«“\",.!?:]{0,40}?)\s*[«“\"]\s*(?P<topic>[^»”\"]{3,80}?)\s*[»”\"]"
+    r"(?P<event>(?i:chat|tchat|webinaire|webinar|session|permanence)\b[^«“\",.!?]{0,60}?)\s*[«“\"]\s*(?P<topic>[^»”\"]{3,80}?)\s*[»”\"]"
 )
+# What a title's event and topic say besides them: "… du jeudi 14 mars :", "le thème « … »".
+_EVENT_DATE = re.compile(
+    r"\s+(?i:du|de|d['’]hier|d['’]aujourd['’]hui)\s+(?i:lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|\d{1,2}\b|hier|ce)\b.*$|\s*:\s*$"
+)
+_THEME_WORD = re.compile(r"^(?i:(?:le |la )?(?:th[eè]me|th[ée]matique|sujet))\s*:?\s*")
 _EVENT_TITLE = re.compile(
     r"(?P<event>(?i:chat|tchat|webinaire|session|permanence)\b[^,.!?:]{0,40}?)\s+"
     r"(?i:consacr[ée]e?s? (?:à|aux?)|dédiée? (?:à|aux?)|autour d[eu]s?|sur)\s+(?P<topic>[^.!?]+)"
@@ -454,8 +460,8 @@ def _classify_prefix(pre: str, q_markers_ok: bool) -> _Prefix | None:
         return _Prefix("expert", expert, _key(expert))
     if _MODERATOR_ROLE.match(folded):
         return _Prefix("moderator", name, _key(name))
-    if _EXPERT_ROLE.match(folded) and len(folded.split()) <= 3:
-        return _Prefix("expert", None, _key(name), role=name)
+    if _EXPERT_ROLE.match(folded) and len(folded.split()) <= 3 and not re.search(r"[\d_]", name):
+        return _Prefix("expert", None, _key(name), role=name)  # not "Invité_2207", an anonymous participant
     if role is not None:
         frole = _fold(role)
         if _MODERATOR_ROLE.match(frole.split(",")[0].strip()) or _MODERATOR_ROLE.match(frole):
@@ -764,7 +770,8 @@ def _decide_speakers(lines: list[_Line], expert_key: str | None, ts_mode: bool) 
 
 def _participants_with_job_titles(lines: list[_Line], expert_key: str) -> None:
     """When the chat names its expert, "Paul (RH) :" or "Nadia (recruteuse) :" is a participant
-    saying what they do, not another expert: only "consultant", "expert"… roles say that."""
+    saying what they do, not another expert: only "consultant", "expert"… roles say that; and
+    "Invité :" asking a question is an anonymous participant."""
     for ln in lines:
         pfx = ln.prefix
         if (
@@ -772,6 +779,11 @@ def _participants_with_job_titles(lines: list[_Line], expert_key: str) -> None:
             and not _same_person(pfx.key, expert_key) and not _GUEST_ROLE.match(_fold(pfx.role))
         ):
             ln.prefix = _Prefix("name", pfx.name, pfx.key, shape=_shape_score(pfx.name) + 1, role=pfx.role)
+        elif (
+            pfx is not None and pfx.kind == "expert" and pfx.name is None and pfx.role
+            and _fold(pfx.role).startswith("invit") and _is_questionlike(ln.body)
+        ):  # "Invité : on a combien de temps… ?": an anonymous participant, the chat has its expert
+            ln.prefix = _Prefix("name", pfx.role, pfx.key, shape=1)
 
 
 def _find_experts(lines: list[_Line], expert_key: str | None) -> tuple[set[str], set[str]]:
@@ -1272,7 +1284,7 @@ def _asker(q: _Msg) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _first_name(speaker: str) -> str | None:
-    words = re.findall(r"[a-z]{3,}", _fold(speaker))
+    words = re.findall(r"[a-z]{3,}", _fold(re.sub(r"([a-zà-ÿ])([A-ZÀ-Þ])", r"\1 \2", speaker)))  # "TonyM" -> "tony"
     return words[0] if words else None
 
 
@@ -1292,18 +1304,24 @@ def _addressee(text: str) -> str | None:
 def _title(first: _Line | None) -> str | None:
     """A title from the first line: "Voici la retranscription du Chat Conseil Apec … sur les
     Réseaux sociaux." -> "Chat Conseil Apec : les Réseaux sociaux"; a title line is kept as
-    it is; a first line that is a message gives its text ("chat … consacré au X")."""
+    it is; a first line that is a message gives its text ("chat … consacré au X"), unless it only
+    greets or welcomes (then the page shows the file's name)."""
     if first is None:
         return None
     text = first.body if first.head else first.text
     for rx in (_TITLE, _QUOTED_TITLE, _EVENT_TITLE) if first.head else (_TITLE, _QUOTED_TITLE):
         m = rx.search(text)
         if m:
-            event = m.group("event").strip(" \"«»'")
-            topic = m.group("topic").split(",")[0].strip(" \"«»'")
+            event = _EVENT_DATE.sub("", m.group("event")).strip(" \"«»'“”:")
+            topic = _THEME_WORD.sub("", m.group("topic").split(",")[0].strip(" \"«»'“”")).strip(" \"«»'“”")
             if event and topic:
                 return f"{event[:1].upper()}{event[1:]} : {topic}"
     first = text.strip().rstrip(" .!…").strip()
+    if _GREETING.match(_fold(first)) or _WELCOME.search(_fold(first)):
+        m = _EVENT_TITLE.search(first)  # "Bonjour et bienvenue à ce Chat Conseil Apec sur la reconversion"
+        if m:
+            return f"{m.group('event').strip()} : {m.group('topic').split(',')[0].strip()}"
+        return None  # "Bonjour à tous, nous avons le plaisir d'accueillir…" is no title: the file's name is better
     if len(first) > 120:
         first = first[:120].rsplit(" ", 1)[0] + "…"
     return first or None
