@@ -671,6 +671,7 @@ def test_numbered_question_labels_in_an_answer_are_not_a_qr_layout() -> None:
     [
         "Il nous reste un quart d'heure, n'hésitez pas à poser vos dernières questions !",
         "Il nous reste une vingtaine de minutes, profitez-en pour poser vos questions !",
+        "Il nous reste un peu plus d'une demi-heure, et encore beaucoup de questions en attente...",
     ],
 )
 def test_time_left_announcement_is_not_part_of_the_answer(announcement: str) -> None:

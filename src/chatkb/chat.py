@@ -215,7 +215,8 @@ _CLOSING = re.compile(
 )
 # The moderator's "time left" announcement: "Il nous reste un quart d'heure, n'hésitez pas !"
 _TIME_LEFT = re.compile(
-    r"\bil (?:ne )?(?:nous )?reste (?:encore |plus que |que |seulement |environ )?(?:(?:un|une|\d+|quelques|cinq|dix|quinze|vingt|trente)\s+)?"
+    r"\bil (?:ne )?(?:nous )?reste (?:encore |plus que |que |seulement |environ )?(?:un peu )?(?:(?:plus|moins) d'(?:une? )?)?"
+    r"(?:(?:un|une|\d+|quelques|cinq|dix|quinze|vingt|trente)\s+)?"
     r"(?:petite?s?\s+)?(?:quart d'heure|demi-heure|(?:dizaine|quinzaine|vingtaine|trentaine) de minutes|minutes?|min)\b"
 )
 # The moderator on the running order: "Nous passons maintenant aux questions sur…", "Petite pause".
