@@ -38,13 +38,15 @@ bench: setup
 	$(BIN)/chatkb bench --out docs/benchmarks.json --docs docs
 
 # Search quality: the test half of our queries, then the out-of-sample set (tests/eval/outofsample)
-# in an index of the corpus plus its two documents, then the second one (tests/eval/outofsample2).
+# in an index of the corpus plus its two documents, then the second and third ones (tests/eval/outofsample2, 3).
 eval: build
 	$(BIN)/chatkb eval tests/eval/queries.jsonl --index $(INDEX) --split test
 	$(BIN)/chatkb build $(CORPUS) tests/eval/outofsample/docs --index index-outofsample
 	$(BIN)/chatkb eval tests/eval/outofsample/queries.jsonl --index index-outofsample
 	$(BIN)/chatkb build $(CORPUS) tests/eval/outofsample2/docs --index index-outofsample2
 	$(BIN)/chatkb eval tests/eval/outofsample2/queries.jsonl --index index-outofsample2
+	$(BIN)/chatkb build $(CORPUS) tests/eval/outofsample3/docs --index index-outofsample3
+	$(BIN)/chatkb eval tests/eval/outofsample3/queries.jsonl --index index-outofsample3
 
 clean:
-	rm -rf $(VENV) $(INDEX) index-outofsample index-outofsample2
+	rm -rf $(VENV) $(INDEX) index-outofsample index-outofsample2 index-outofsample3

@@ -2,7 +2,7 @@
 
 ``tests/eval/queries.jsonl`` covers ``corpus/``; ``tests/eval/outofsample/queries.jsonl``
 covers ``corpus/`` plus ``tests/eval/outofsample/docs/`` (see that folder's README), and
-``outofsample2`` likewise. A label
+``outofsample2`` and ``outofsample3`` likewise. A label
 that matched two threads, or none, would make R@1 and the declines mean nothing.
 """
 
@@ -29,8 +29,9 @@ def threads_of(*folders: Path):
         (EVAL / "queries.jsonl", (ROOT / "corpus",), 159, 36),
         (EVAL / "outofsample" / "queries.jsonl", (ROOT / "corpus", EVAL / "outofsample" / "docs"), 118, 22),
         (EVAL / "outofsample2" / "queries.jsonl", (ROOT / "corpus", EVAL / "outofsample2" / "docs"), 80, 20),
+        (EVAL / "outofsample3" / "queries.jsonl", (ROOT / "corpus", EVAL / "outofsample3" / "docs"), 80, 20),
     ],
-    ids=["own", "outofsample", "outofsample2"],
+    ids=["own", "outofsample", "outofsample2", "outofsample3"],
 )
 def test_every_label_names_exactly_one_thread(queries, folders, answerable, unanswerable):
     threads = threads_of(*folders)
