@@ -507,8 +507,9 @@ def _message_headers(raw: list[tuple[int, str]]) -> tuple[dict[int, str], set[in
     """Lines that only say who wrote the message below them and when, as chat tools copy them:
     Teams ("Nom  14:02", "Nom 04/06/2024 14:02", "[04/06/2024 14:02] Nom"), Slack ("Nom
     [14:02]"), Discord ("Nom — Aujourd'hui à 14:02"), Google Meet ("Nom", then "14:02" on its own
-    line), LinkedIn ("Nom  14:02" among its "Voir le profil de Nom" lines). Read as the block layout "Nom (14:02) :" when they head at least three messages (and
-    a tenth of the lines): a few lines ending with a time ("Rendez-vous à 14:00") are text.
+    line), LinkedIn ("Nom  14:02" among its "Voir le profil de Nom" lines). Read as the block
+    layout "Nom (14:02) :" when they head at least three messages (and a tenth of the lines): a
+    few lines ending with a time ("Rendez-vous à 14:00") are text.
 
     Returns line number → the writer's name (Teams' "(Invité)" or "(Guest)" account label
     dropped), and the lines that say nothing more: Meet's name line (its time line stands for
