@@ -556,3 +556,54 @@ def test_bold_advice_quoting_a_question_stays_in_the_answer() -> None:
     [(question, answer, _)] = qa(text)
     assert question == "Comment présenter une longue carrière dans une seule entreprise ?"
     assert "« Pourquoi maintenant ? »** Ayez une réponse" in answer and answer.endswith("fidélité.")
+
+
+def test_parts_of_an_answer_under_a_question_stay_in_it_even_named_rendez_vous() -> None:
+    text = (
+        "# FAQ\n\n## Candidater\n\n### Le service peut-il relire ma candidature ?\n\nOui, sur rendez-vous.\n\n"
+        "#### Ateliers collectifs\n\nDeux heures en petit groupe.\n\n#### Rendez-vous individuels\n\nTrente minutes.\n\n"
+        "### Où trouver des offres ?\n\nSur La bonne alternance.\n"
+    )
+    assert [(q, t) for q, _, t in qa(text)] == [
+        ("Le service peut-il relire ma candidature ?", "Candidater"), ("Où trouver des offres ?", "Candidater"),
+    ]
+    assert qa(text)[0][1].endswith("#### Rendez-vous individuels\n\nTrente minutes.")
+    assert not looks_like_question("Renseignez-vous auprès de votre OPCO") and looks_like_question("Pouvez-vous relire mon CV")
+
+
+def test_list_questions_under_a_question_heading_with_no_text_of_its_own() -> None:
+    text = (
+        "# Bilan\n\n## Le bilan, c'est quoi ?\n\n1. **À quoi sert un bilan ?**\n\n   À définir un projet.\n\n"
+        "2. **Combien de temps dure-t-il ?**\n\n   24 heures au maximum.\n"
+    )
+    assert qa(text) == [
+        ("À quoi sert un bilan ?", "À définir un projet.", "Le bilan, c'est quoi ?"),
+        ("Combien de temps dure-t-il ?", "24 heures au maximum.", "Le bilan, c'est quoi ?"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "## Licence\n\nContenu publié sous licence CC BY-SA 4.0.\n",
+        "## Une question ? Contactez-nous\n\nTéléphone : 04 78 00 00 00.\n",
+        "---\n\n**Vous avez une autre question ?**\n\nÉcrivez-nous à contact@exemple.org.\n\n*Association Tremplin — Lyon*\n",
+    ],
+)
+def test_how_to_reach_the_authors_is_not_a_thread(ending: str) -> None:
+    text = f"# FAQ\n\n## Qui peut faire un bilan ?\n\nTous les actifs.\n\n{ending}"
+    assert qa(text) == [("Qui peut faire un bilan ?", "Tous les actifs.", None)]
+
+
+def test_pandoc_tables_and_wrapped_footnotes() -> None:
+    text = (
+        "## Quelle est la durée de mon préavis ?\n\nElle dépend de votre statut :\n\n"
+        "  ------------------------------------\n  Statut        Préavis\n  ------------- ----------------------\n"
+        "  Employés      1 mois\n\n  Cadres        3 mois\n  ------------------------------------\n\n"
+        "Le préavis se compte de date à date[^1].\n\n## Puis-je être dispensé de préavis ?\n\nOui, sur demande écrite.\n\n"
+        "[^1]: Voir l'article L1234-1 du Code du travail, relatif au\n    préavis de licenciement.\n"
+    )
+    [(q1, a1, _), (q2, a2, _)] = qa(text)
+    assert (q1, q2, a2) == ("Quelle est la durée de mon préavis ?", "Puis-je être dispensé de préavis ?", "Oui, sur demande écrite.")
+    assert "Cadres        3 mois" in a1 and "date à date[^1]." in a1
+    assert a1.endswith("[^1]: Voir l'article L1234-1 du Code du travail, relatif au préavis de licenciement.")

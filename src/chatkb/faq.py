@@ -48,6 +48,8 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _DETAILS_TAG = re.compile(r"^[ \t]*</?details\b[^>\n]*>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _SUMMARY = re.compile(r"^[ \t]*<summary\b[^>\n]*>(.*?)</summary>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _TAG = re.compile(r"<[^>\n]*>")
+# A pandoc table (from Word) indents its rows and rules: "  Cadres   3 mois" then "  ---------".
+_TABLE_RULE_UNDER_ROW = re.compile(r"(^ {1,3}\S[^\n]*\n) {1,3}-{3,}[ \t]*$", re.MULTILINE)
 _HTML_HEADING = re.compile(r"^[ \t]*<h([1-6])\b[^>\n]*>(.*?)</h\1>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _HTML_PARAGRAPH = re.compile(r"^[ \t]*<p\b[^>\n]*>(.*?)</p>[ \t]*$", re.MULTILINE | re.IGNORECASE)
 # A quotation or an aside in parentheses closing a heading: its "?" is not the heading's.
@@ -64,11 +66,18 @@ _EMOJI_EDGES = re.compile(
 # Lines shown by no Markdown renderer as answer text: footnote definitions ("[^1]: Article L1471-1"),
 # and the pictures a Google Docs export appends as data URIs ("[image1]: <data:image/png;base64,…>").
 _NOT_ANSWER_TEXT = re.compile(r"^ {0,3}\[(?:\^[^\]]+|[^\]]+\]:\s*<?data:)[^\n]*$")
+# A closing invitation to write ("Une question ? Contactez-nous", "**Vous avez une autre question ?**"):
+# the last section of a page, not a question it answers.
+_CONTACT_PROMPT = re.compile(
+    r"^(?:vous avez |encore )?(?:une |d['’]|des |encore des )?(?:autres? )?questions?\s*\??\s*"
+    r"(?:(?:contactez|[ée]crivez|appelez|n['’]h[ée]sitez|posez)[\w\s'’-]*[.!]?)?$",
+    re.IGNORECASE,
+)
 _FOOTNOTE_REF = re.compile(r"\[\^[^\]\s]+\]")
 _RESOURCES_HEADING = re.compile(
     r"^(?:pour (?:aller|en savoir) plus(?: loin)?|en savoir plus|aller plus loin|liens? utiles?|ressources?(?: utiles)?"
     r"|voir aussi|(?:a|à) lire (?:aussi|également)|sources?|r[ée]f[ée]rences?|bibliographie|contribuer"
-    r"|(?:contacts?|adresses|num[ée]ros)(?: utiles)?"
+    r"|(?:contacts?|adresses|num[ée]ros)(?: utiles)?|licen[cs]e|cr[ée]dits|remerciements|nous [ée]crire"
     r"|nous contacter|mentions l[ée]gales|sommaire|table des mati[èe]res)\s*:?$",
     re.IGNORECASE,
 )
@@ -81,8 +90,9 @@ _INTERROGATIVE = re.compile(
 )
 # Verb-subject inversion at the start: "Faut-il", "Peut-on", "Dois-je", "Y a-t-il".
 _INVERSION = re.compile(
-    r"^(?:y\s+)?\w+-(?:t-)?(?:je|tu|il|elle|on|nous|vous|ils|elles|ce)\b", re.IGNORECASE
-)
+    r"^(?:y\s+)?(?!rendez-vous\b|(?:renseign|inscriv|prépar|prepar|adress|méfi|mefi|inform|organis|entraîn|entrain|pos|demand)ez-vous\b)"
+    r"\w+-(?:t-)?(?:je|tu|il|elle|on|nous|vous|ils|elles|ce)\b", re.IGNORECASE
+)  # "Pouvez-vous…", "Faut-il…"; not the noun "Rendez-vous" nor advice ("Renseignez-vous…")
 # "3. ", "1.2) ", "Q1 : ", "Question 4 - " in front of a question.
 _NUMBERING = re.compile(
     r"^\s*(?:q(?:uestion)?\s*(?:n°\s*)?\d*\s*[.):–-]|(?:n°\s*)?(?:\d+(?:\.\d+)+\.?|\d+\s*[.)]))\s+",
@@ -186,11 +196,18 @@ def parse_markdown(text: str, source: str) -> Document:
     for i in range(state.end, len(lines)):
         if lines[i].strip():
             state.kinds[i] = "footer"
+    note = None  # the footnote being read: pandoc indents its next lines
     for i, line in enumerate(lines):
         if _NOT_ANSWER_TEXT.match(line):
             state.kinds[i] = "reference"
-            if line.lstrip().startswith("[^"):
-                state.footnotes[line.strip().split("]", 1)[0] + "]"] = line.strip()
+            note = line.strip().split("]", 1)[0] + "]" if line.lstrip().startswith("[^") else None
+            if note:
+                state.footnotes[note] = line.strip()
+        elif note and line.startswith((" ", "\t")) and line.strip():
+            state.kinds[i] = "reference"
+            state.footnotes[note] += " " + line.strip()
+        elif line.strip():
+            note = None
     title_node = _find_title(nodes)
     state.expert = meta.get("author") or _author_in_intro(lines, fm_end, nodes, title_node)
     _walk(nodes, title_node, state)
@@ -220,6 +237,7 @@ def _clean_source(text: str) -> str:
     if "{#" in text:  # pandoc's bookmarks from Word: "## Titre {#_Toc123}", "[]{#_Toc123 .anchor}"
         text = _PANDOC_ANCHOR.sub("", text)
     text = _ESCAPED_NUMBER.sub(r"\1", text)  # "1\. **Question ?**" (pandoc): the bold question alone
+    text = _TABLE_RULE_UNDER_ROW.sub(r"\1", text)  # a pandoc table's last rule is no setext underline
     text = _BOLD_ITALIC_LINE.sub(r"\1**\2**", text)
     if "<" not in text:
         return text
@@ -525,7 +543,10 @@ def _visit(node: _Node, topic: str | None, state: _State) -> None:
     """Classify one node (thread, topic, or nothing) and recurse into its kept children."""
     kids = node.children
     if node.question_shaped:
-        kids = [k for k in kids if k.item_end is None]  # "- **« Parlez-moi de vous »** : …" in its answer
+        # "- **« Parlez-moi de vous »** : …" in its answer; with no text of its own above them, list
+        # questions answered below are its sub-questions ("## Le bilan, c'est quoi ?", "1. **À quoi sert… ?**")
+        own_text = bool(kids) and _region(state, node, kids[0].start) is not None
+        kids = [k for k in kids if k.item_end is None or (not own_text and k.head_rest is None)]
     if node.question_shaped and kids and node.text:
         if _region(state, node, kids[0].start):
             kids = [k for k in kids if not k.bold]  # bold examples inside an answer
@@ -536,6 +557,13 @@ def _visit(node: _Node, topic: str | None, state: _State) -> None:
         own_end = min(own_end, node.item_end)
     region = _region(state, node, own_end)
 
+    if node.start >= state.end:
+        _mark(state, node.start, node.section_end, "footer")
+        return
+    if node.text and _CONTACT_PROMPT.match(node.text) and not any(k.question_shaped for k in kids) and node.section_end >= state.end:
+        _mark(state, node.start, node.end, "heading")  # the page's last words: how to reach its authors
+        _mark(state, node.body_start, node.section_end, "other")
+        return
     if node.text and kids and _is_sheet(node, kids) and _region(state, node, kids[0].start):
         whole = _region(state, node, node.section_end)  # "## Démission et chômage", its parts below
         if whole:
@@ -618,13 +646,14 @@ def _region(state: _State, node: _Node, end: int) -> tuple[int, int, str] | None
 
 def _footer_start(lines: list[str], nodes: list[_Node], separators: set[int]) -> int:
     """The line after which the text is a footer, not the last answer: a short text (three lines,
-    40 words at most: "*Dernière mise à jour : janvier 2024*", "© Apec") below the last ``---``
-    of the document, with no question after it. ``len(lines)`` when there is none."""
+    40 words at most: "*Dernière mise à jour : janvier 2024*", "© Apec", "**Une autre question
+    ?** Écrivez-nous") below the last ``---`` of the document, with no question after it but an
+    invitation to write. ``len(lines)`` when there is none."""
     if not separators:
         return len(lines)
     rule = max(separators)
-    if any(n.start > rule for n in nodes):
-        return len(lines)
+    if any(n.start > rule and not _CONTACT_PROMPT.match(n.text) for n in nodes):
+        return len(lines)  # questions below the rule; "**Vous avez une autre question ?**" is the footer's
     tail = [ln for ln in lines[rule + 1 :] if ln.strip()]
     if not tail or len(tail) > 3 or sum(len(ln.split()) for ln in tail) > 40:
         return len(lines)
