@@ -236,6 +236,19 @@ def test_a_new_parser_reparses_every_file(corpus, tmp_path, fake_embedder, monke
     assert sorted(parsed) == ["faq.md", "faq2.md"]
 
 
+def test_the_parser_fingerprint_covers_every_module_the_parsers_import():
+    """A change to any module the parsers run must make the next build parse again (chatlines.py,
+    split out of chat.py, was missing from the list and its changes would have reused old threads)."""
+    import subprocess
+    import sys
+
+    from chatkb.index import PARSER_MODULES
+
+    code = "import sys, chatkb.parse, chatkb.chat, chatkb.faq; print(' '.join(sorted(m for m in sys.modules if m.startswith('chatkb.'))))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert {m.split(".", 1)[1] + ".py" for m in loaded} - {"errors.py"} <= set(PARSER_MODULES)
+
+
 def test_a_damaged_cache_is_not_trusted(corpus, tmp_path, fake_embedder):
     report = build_index([corpus], tmp_path / "index", embedder=fake_embedder)
     gen = tmp_path / "index" / report.generation

@@ -73,7 +73,7 @@ REQUIRED_FILES = frozenset({
 ANALYSIS_DIR = "analysis"
 # Files whose source code decides how a corpus file is parsed: a build reuses the previous
 # generation's threads of an unchanged file only when none of them changed.
-PARSER_MODULES = ("chat.py", "faq.py", "parse.py", "records.py", "textio.py")
+PARSER_MODULES = ("chat.py", "chatlines.py", "faq.py", "parse.py", "records.py", "textio.py")
 
 
 @dataclass(frozen=True)
