@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-# --------------------------------------------------------------------------- text helpers
+# ------------------------------------------------------------------------------------ text helpers
 
 
 _COMBINING = re.compile(r"[\u0300-\u036f]")
@@ -38,7 +38,7 @@ def _words(folded: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:['-][a-z0-9]+)*", folded)
 
 
-# --------------------------------------------------------------------------- a prefix's words, a line's patterns
+# ------------------------------------------------------------- a prefix's words, a line's patterns
 
 # Closed grammatical classes of French: a prefix starting with one of these is a phrase
 # ("Mon conseil", "En résumé", "Pour aller plus loin"), not somebody's name.
@@ -87,20 +87,15 @@ _RELAY = re.compile(
     r"^(?:(?:une|la|l')\s+)?(?:autre\s+|nouvelle\s+|derniere\s+)?question\s+(?:suivante\s+)?"
     r"(?:de|d'|posee\s+par|from)\s*(?P<name>[^\s:,].{0,40}?)\s*(?:,[^:]{0,40})?$"
 )
-
-
 _ASKS_PREFIX = re.compile(
     r"^(?P<name>[^\s].{0,30}?)\s+(?:nous\s+|vous\s+)?"
     r"(?:demande|aimerait savoir|voudrait savoir|souhaite savoir|s'interroge)$"
 )
-
-
 _NEXT_QUESTION = re.compile(
     r"^(?:(?:une|la)\s+)?(?:autre|nouvelle|derniere|prochaine)\s+question$|^question\s+suivante$"
     r"|^(?:une|la|cette)\s+question\s+(?:recue|envoyee|arrivee|posee)\s+(?:par|sur|via|avant|en amont|lors)\b.{0,60}$"
 )
 _ANSWER_BY = re.compile(r"^(?:la\s+)?(?:reponse|rep)\s+(?:de|d')\s*(?P<name>.+)$")
-
 _TIME = r"(?:[01]?\d|2[0-3])\s?[:hH]\s?[0-5]\d(?:\s?:\s?[0-5]\d)?(?:\s?[AaPp]\.?[Mm]\.?)?"
 # A webinar's Q&A export: "Question posée par Paul Martin à 14:02" alone above the question.
 _ASKED_BY_LINE = re.compile(
@@ -147,7 +142,7 @@ _ZOOM_OLD = re.compile(r"^From\s+(?P<name>[A-ZÀ-Þ][\w.'’-]*(?:\s+[A-ZÀ-Þ][
 _PHONE = re.compile(r"(?:\+\d{1,3}[ .-]?\d{1,4}|0\d)(?:[ .-]?\d{2,4}){3,5}")
 
 
-# --------------------------------------------------------------------------- records
+# ----------------------------------------------------------------------------------------- records
 
 
 @dataclass
@@ -176,7 +171,7 @@ class _Line:
     recurs: bool = False  # the prefix speaks elsewhere with such cues
 
 
-# --------------------------------------------------------------------------- a line's timestamp and prefix
+# ------------------------------------------------------------------- a line's timestamp and prefix
 
 
 def _strip_timestamp(line: str, bare_ok: bool) -> tuple[bool, str]:
