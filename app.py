@@ -139,8 +139,8 @@ def show_upload() -> None:
     if not doc.threads:
         st.warning("Aucune question trouvée dans ce document : rien à ajouter.")
         return
-    if unread_lines(doc):
-        st.warning(f"{unread_lines(doc)} lignes n'ont été lues ni comme des questions ni comme des réponses : la mise en page n'est peut-être pas reconnue. Vérifiez l'aperçu avant d'ajouter.")
+    if unread := unread_lines(doc):
+        st.warning(f"{unread} lignes n'ont été lues ni comme des questions ni comme des réponses : la mise en page n'est peut-être pas reconnue. Vérifiez l'aperçu avant d'ajouter.")
     st.dataframe(page.preview_rows(doc, width=90), hide_index=True)
     same = find_same_content(CORPUS, data)
     if same is not None:

@@ -510,8 +510,7 @@ def _expert_is_prefixed(lines: list[_Line], experts: set[str], moderators: set[s
                 break
             if not nxt.text[:1].islower() and not _BULLET.match(nxt.text):
                 u += 1
-                folded = _fold(nxt.text)
-                replies += bool(_ANSWER_OPENER.match(folded) or (_ADDRESSES.search(folded) and not _FIRST_PERSON.match(folded)))
+                replies += bool(_ANSWER_OPENER.match(_fold(nxt.text)) or _asks_back(nxt.text))
                 break
     # A tie (the expert signed as many answers as they left unsigned, as in a short Apec chat
     # where "Isabelle Lemoine : Pas nécessairement…" is the exception) goes to unprefixed answers

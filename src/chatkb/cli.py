@@ -61,8 +61,8 @@ def parse(file: str, fmt: str, as_json: bool) -> None:
         click.echo(render_document(doc))
     if not doc.threads:
         click.echo(f"Attention : {Path(file).name} : aucune question trouvée.", err=True)
-    elif unread_warning(doc):
-        click.echo(f"Attention : {unread_warning(doc)}", err=True)
+    elif warning := unread_warning(doc):
+        click.echo(f"Attention : {warning}", err=True)
 
 
 def render_document(doc) -> str:

@@ -296,6 +296,7 @@ def _collect_nodes(tokens: list[Token], lines: list[str], env: dict) -> tuple[li
     nodes: list[_Node] = []
     separators: set[int] = set()
     items = _items_per_list(tokens)
+    unindented: list[_Node] = []  # list questions answered at the margin
     for i, tok in enumerate(tokens):
         if tok.map is None or tok.level != (1 if tok.type == "list_item_open" else 0):
             continue  # top-level blocks, and the items of top-level lists
@@ -309,6 +310,8 @@ def _collect_nodes(tokens: list[Token], lines: list[str], env: dict) -> tuple[li
             node = _item_node(tok, tokens[i + 2].content, lines, env, alone=items.get(i) == 1)
             if node is not None:
                 nodes.append(node)
+                if node.level == BOLD_LEVEL:
+                    unindented.append(node)
         elif tok.type == "paragraph_open" and i + 1 < len(tokens):
             content = tokens[i + 1].content
             if _BOLD_CANDIDATE.match(content):
@@ -317,9 +320,6 @@ def _collect_nodes(tokens: list[Token], lines: list[str], env: dict) -> tuple[li
                     nodes.append(node)
     # "1. **Question ?**" alone in its list, its answer a paragraph at the margin below: read as a
     # bold question when the document does it at least twice (one such item is a list in an answer).
-    unindented = [n for n in nodes if n.level == BOLD_LEVEL and n.item_end == -1]
-    for n in unindented:
-        n.item_end = None
     if len(unindented) < 2:
         nodes = [n for n in nodes if all(n is not u for u in unindented)]
     return nodes, separators
@@ -361,7 +361,7 @@ def _item_node(tok: Token, content: str, lines: list[str], env: dict, *, alone: 
     if not body and node.head_rest is None:
         if not alone:
             return None
-        node.level, node.item_end = BOLD_LEVEL, -1  # a candidate, kept when the document has two
+        node.level = BOLD_LEVEL  # read as a bold question, if the document does this twice (_collect_nodes)
         return node
     node.level, node.item_end = ITEM_LEVEL, end
     node.indent = min((len(ln) - len(ln.lstrip(" ")) for ln in body), default=0)

@@ -338,8 +338,8 @@ def build_index(
                 part = _previous_part(reusable, source, digest)
                 if part is None:
                     doc = parse_file(f, format=parse_format, source=source)
-                    if doc.threads and unread_warning(doc):
-                        warnings.append(one_line(unread_warning(doc)))
+                    if warning := unread_warning(doc):
+                        warnings.append(one_line(warning))
                     part = _Part.parsed(doc, digest)
             except ChatkbError as exc:
                 warnings.append(one_line(str(exc)))

@@ -85,8 +85,7 @@ def unread_lines(doc: Document) -> int:
     neither a greeting, an announcement nor a header ("preamble"). Zero for a clean transcript
     (a few lines of introduction); most of the file when its layout is not recognised."""
     n = sum(1 for s in doc.skipped if s.kind == "preamble") if doc.format == "chat" else 0
-    text_lines = sum(1 for line in doc.lines if line.strip()) or 1
-    return n if n >= 10 and n >= 0.3 * text_lines else 0
+    return n if n >= 10 and n >= 0.3 * max(_text_lines(doc), 1) else 0
 
 
 def unread_warning(doc: Document) -> str | None:
@@ -94,9 +93,11 @@ def unread_warning(doc: Document) -> str | None:
     n = unread_lines(doc)
     if not n or not doc.threads:
         return None
-    total = sum(1 for line in doc.lines if line.strip())
     return (
-        f"{Path(doc.source).name} : {n} lignes sur {total} n'ont été lues ni comme des questions ni comme "
+        f"{Path(doc.source).name} : {n} lignes sur {_text_lines(doc)} n'ont été lues ni comme des questions ni comme "
         "des réponses (mise en page non reconnue ?) ; vérifiez avec « chatkb parse »."
     )
 
+
+def _text_lines(doc: Document) -> int:
+    return sum(1 for line in doc.lines if line.strip())
